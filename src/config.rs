@@ -1,0 +1,393 @@
+//! The JSON configuration file: reading it, the endpoint rules, the
+//! `XMC_ACCESS_TOKEN` override, and errors that name the file and the key.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use reqwest::Url;
+use serde_json::{Map, Value};
+
+use crate::secret::Secret;
+use crate::suggest::did_you_mean;
+
+pub const DEFAULT_ENDPOINT: &str = "https://portal.xmedius.com";
+const KNOWN_KEYS: [&str; 4] = [
+    "endpoint",
+    "enterprise_account",
+    "access_token",
+    "password_setup_mode",
+];
+
+/// How each new user gets a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordMode {
+    /// The password comes from the CSV's `password` column.
+    Manual,
+    /// The portal e-mails the user to choose one.
+    UserChoice,
+    /// The portal generates one and tells nobody.
+    Random,
+}
+
+impl PasswordMode {
+    pub const NAMES: [&'static str; 3] = ["manual", "user_choice", "random"];
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "manual" => Some(Self::Manual),
+            "user_choice" => Some(Self::UserChoice),
+            "random" => Some(Self::Random),
+            _ => None,
+        }
+    }
+
+    /// The portal's `password_setup_type` for this mode.
+    pub fn setup_type(self) -> &'static str {
+        match self {
+            Self::Manual => "force",
+            Self::UserChoice => "user",
+            Self::Random => "auto",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Without a trailing `/`.
+    pub endpoint: Url,
+    pub enterprise_account: String,
+    pub access_token: Secret,
+    pub password_mode: PasswordMode,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error(
+        "config file {path} is empty: it must hold a JSON object such as \
+         {{\"enterprise_account\": \"acme\", \"access_token\": \"…\", \"password_setup_mode\": \"manual\"}}"
+    )]
+    Empty { path: PathBuf },
+    #[error("config file {path}, line {line}, column {column}: invalid JSON: {reason}")]
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+    #[error("config file {path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+}
+
+impl Config {
+    /// Reads and checks the file. `env_token` (from `XMC_ACCESS_TOKEN`) wins over
+    /// the file's `access_token`. Returns the warnings to show (unknown keys).
+    pub fn load(
+        path: &Path,
+        env_token: Option<String>,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        let bytes = std::fs::read(path).map_err(|e| ConfigError::Read {
+            path: path.to_owned(),
+            reason: describe_io_error(path, &e),
+        })?;
+        Self::parse(path, &bytes, env_token)
+    }
+
+    pub fn parse(
+        path: &Path,
+        bytes: &[u8],
+        env_token: Option<String>,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            reason,
+        };
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| invalid("is not UTF-8 text; save it as UTF-8 JSON".into()))?;
+        let text = text.trim_start_matches('\u{feff}');
+        if text.trim().is_empty() {
+            return Err(ConfigError::Empty {
+                path: path.to_owned(),
+            });
+        }
+        let value: Value = serde_json::from_str(text).map_err(|e| ConfigError::Json {
+            path: path.to_owned(),
+            line: e.line(),
+            column: e.column(),
+            reason: json_reason(&e),
+        })?;
+        let Value::Object(map) = value else {
+            return Err(invalid(format!(
+                "must hold a JSON object ({{ … }}), not {}",
+                kind_of(&value)
+            )));
+        };
+
+        let warnings = map
+            .keys()
+            .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
+            .map(|k| {
+                format!(
+                    "config file {}: unknown key \"{k}\" is ignored{}",
+                    path.display(),
+                    did_you_mean(k, KNOWN_KEYS)
+                )
+            })
+            .collect();
+
+        let endpoint = match string_key(&map, "endpoint").map_err(&invalid)? {
+            None => DEFAULT_ENDPOINT,
+            Some(s) if s.trim().is_empty() => DEFAULT_ENDPOINT,
+            Some(s) => s.trim(),
+        };
+        let endpoint = parse_endpoint(endpoint).map_err(&invalid)?;
+
+        let enterprise_account = string_key(&map, "enterprise_account")
+            .map_err(&invalid)?
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                invalid("\"enterprise_account\" is missing or empty: set it to your enterprise's account name".into())
+            })?
+            .to_owned();
+
+        let file_token = string_key(&map, "access_token").map_err(&invalid)?;
+        let access_token = match env_token.filter(|t| !t.trim().is_empty()) {
+            Some(t) => t.trim().to_owned(),
+            None => match file_token.map(str::trim).filter(|t| !t.is_empty()) {
+                Some(t) => t.to_owned(),
+                None => {
+                    return Err(invalid(
+                        "\"access_token\" is missing or empty: set it, or set the XMC_ACCESS_TOKEN \
+                         environment variable (a token with the Manage users permission)"
+                            .into(),
+                    ));
+                }
+            },
+        };
+        if access_token.chars().any(|c| c.is_control()) {
+            return Err(invalid(
+                "the access token holds control characters; copy it again".into(),
+            ));
+        }
+
+        let mode = string_key(&map, "password_setup_mode")
+            .map_err(&invalid)?
+            .ok_or_else(|| {
+                invalid(format!(
+                    "\"password_setup_mode\" is missing: set it to one of {}",
+                    quoted_list(&PasswordMode::NAMES)
+                ))
+            })?;
+        let password_mode = PasswordMode::parse(mode.trim()).ok_or_else(|| {
+            invalid(format!(
+                "\"password_setup_mode\" is \"{mode}\"; it must be one of {}{}",
+                quoted_list(&PasswordMode::NAMES),
+                did_you_mean(mode, PasswordMode::NAMES)
+            ))
+        })?;
+
+        Ok((
+            Config {
+                endpoint,
+                enterprise_account,
+                access_token: Secret::new(access_token),
+                password_mode,
+            },
+            warnings,
+        ))
+    }
+}
+
+fn string_key<'a>(map: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, String> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(format!(
+            "\"{key}\" must be a string (in double quotes), not {}",
+            kind_of(other)
+        )),
+    }
+}
+
+/// `https://` anywhere; `http://` only to this machine, for local testing:
+/// the token must never cross a network in clear text.
+pub fn parse_endpoint(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| {
+        format!("\"endpoint\" \"{s}\" is not a URL ({e}); write it like {DEFAULT_ENDPOINT}")
+    })?;
+    let host = url.host_str().unwrap_or_default();
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(host) => {}
+        "http" => {
+            return Err(format!(
+                "\"endpoint\" \"{s}\" uses http:// to a host that is not this machine; the access \
+                 token would travel unencrypted. Use https://"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "\"endpoint\" \"{s}\" has the scheme \"{other}\"; it must start with https://"
+            ));
+        }
+    }
+    if host.is_empty() {
+        return Err(format!("\"endpoint\" \"{s}\" has no host name"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "\"endpoint\" \"{s}\" must not have a query (?…) or fragment (#…)"
+        ));
+    }
+    let mut url = url;
+    let trimmed = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&trimmed);
+    Ok(url)
+}
+
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn quoted_list(names: &[&str]) -> String {
+    let q: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    q.join(", ")
+}
+
+/// serde_json's message without its own " at line L column C" suffix.
+fn json_reason(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg,
+    }
+}
+
+/// A sentence for an I/O error on a file the user named.
+pub fn describe_io_error(path: &Path, e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        NotFound => "does not exist; check the path".to_owned(),
+        PermissionDenied => "cannot be read: permission denied".to_owned(),
+        IsADirectory => "is a directory, not a file".to_owned(),
+        _ if path.is_dir() => "is a directory, not a file".to_owned(),
+        _ => format!("cannot be read: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<(Config, Vec<String>), ConfigError> {
+        Config::parse(Path::new("c.json"), json.as_bytes(), None)
+    }
+
+    const OK: &str =
+        r#"{"enterprise_account":"acme","access_token":"T0K","password_setup_mode":"manual"}"#;
+
+    #[test]
+    fn defaults_endpoint_and_maps_modes() {
+        let (c, w) = parse(OK).unwrap();
+        assert!(w.is_empty());
+        assert_eq!(c.endpoint.as_str(), "https://portal.xmedius.com/");
+        assert_eq!(c.password_mode.setup_type(), "force");
+        assert_eq!(
+            PasswordMode::parse("user_choice").unwrap().setup_type(),
+            "user"
+        );
+        assert_eq!(PasswordMode::parse("random").unwrap().setup_type(), "auto");
+    }
+
+    #[test]
+    fn endpoint_rules() {
+        assert_eq!(
+            parse_endpoint("https://x.example.com/").unwrap().as_str(),
+            "https://x.example.com/"
+        );
+        assert_eq!(
+            parse_endpoint("https://x.example.com/api/")
+                .unwrap()
+                .as_str(),
+            "https://x.example.com/api"
+        );
+        assert!(parse_endpoint("http://127.0.0.1:8080").is_ok());
+        assert!(parse_endpoint("http://127.5.5.5").is_ok());
+        assert!(parse_endpoint("http://localhost:3000/").is_ok());
+        assert!(parse_endpoint("http://[::1]:3000/").is_ok());
+        let e = parse_endpoint("http://portal.xmedius.com").unwrap_err();
+        assert!(e.contains("unencrypted"), "{e}");
+        assert!(parse_endpoint("ftp://x.com").is_err());
+        assert!(parse_endpoint("portal.xmedius.com").is_err());
+    }
+
+    #[test]
+    fn env_token_wins_and_token_is_required() {
+        let (c, _) = Config::parse(Path::new("c"), OK.as_bytes(), Some("ENV".into())).unwrap();
+        assert_eq!(c.access_token.expose(), "ENV");
+        let e = parse(r#"{"enterprise_account":"a","password_setup_mode":"random"}"#).unwrap_err();
+        assert!(e.to_string().contains("XMC_ACCESS_TOKEN"));
+        let (c, _) = Config::parse(
+            Path::new("c"),
+            br#"{"enterprise_account":"a","password_setup_mode":"random"}"#,
+            Some("E".into()),
+        )
+        .unwrap();
+        assert_eq!(c.access_token.expose(), "E");
+    }
+
+    #[test]
+    fn friendly_errors() {
+        let e = parse("{\n  \"enterprise_account\": \"a\",\n}")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3, column 1"), "{e}");
+        let e = parse("").unwrap_err().to_string();
+        assert!(e.contains("is empty"), "{e}");
+        let e = parse("[1]").unwrap_err().to_string();
+        assert!(e.contains("a list"), "{e}");
+        let e = parse(
+            r#"{"enterprise_account":"a","access_token":"t","password_setup_mode":"manuel"}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(r#""manual", "user_choice", "random""#), "{e}");
+        assert!(e.contains("did you mean \"manual\""), "{e}");
+        let e = parse(r#"{"enterprise_account":7}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must be a string"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_warn_with_suggestion() {
+        let (_, w) = parse(
+            r#"{"enterprise_acount":"x","enterprise_account":"acme","access_token":"t","password_setup_mode":"random"}"#,
+        )
+        .unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("\"enterprise_acount\""));
+        assert!(w[0].contains("did you mean \"enterprise_account\""));
+    }
+
+    #[test]
+    fn token_never_in_debug() {
+        let (c, _) = parse(OK).unwrap();
+        assert!(!format!("{c:?}").contains("T0K"));
+    }
+}

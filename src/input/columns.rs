@@ -1,0 +1,259 @@
+//! The CSV columns the importer knows, and the header row mapped onto them.
+
+use crate::config::PasswordMode;
+use crate::suggest::did_you_mean;
+
+/// A column of the users CSV, in the order the documentation lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Username,
+    Email,
+    FirstName,
+    LastName,
+    Group,
+    Password,
+    FaxNumber,
+    Salutation,
+    JobTitle,
+    CompanyName,
+    Address,
+    City,
+    State,
+    Country,
+    ZipCode,
+    PhoneNumber,
+    MobileNumber,
+    Language,
+    TimeZone,
+}
+
+impl Column {
+    pub const ALL: [Column; 19] = [
+        Column::Username,
+        Column::Email,
+        Column::FirstName,
+        Column::LastName,
+        Column::Group,
+        Column::Password,
+        Column::FaxNumber,
+        Column::Salutation,
+        Column::JobTitle,
+        Column::CompanyName,
+        Column::Address,
+        Column::City,
+        Column::State,
+        Column::Country,
+        Column::ZipCode,
+        Column::PhoneNumber,
+        Column::MobileNumber,
+        Column::Language,
+        Column::TimeZone,
+    ];
+
+    /// The header name, which is also the key sent to the portal for plain fields.
+    pub fn name(self) -> &'static str {
+        match self {
+            Column::Username => "username",
+            Column::Email => "email",
+            Column::FirstName => "first_name",
+            Column::LastName => "last_name",
+            Column::Group => "group",
+            Column::Password => "password",
+            Column::FaxNumber => "fax_number",
+            Column::Salutation => "salutation",
+            Column::JobTitle => "job_title",
+            Column::CompanyName => "company_name",
+            Column::Address => "address",
+            Column::City => "city",
+            Column::State => "state",
+            Column::Country => "country",
+            Column::ZipCode => "zip_code",
+            Column::PhoneNumber => "phone_number",
+            Column::MobileNumber => "mobile_number",
+            Column::Language => "language",
+            Column::TimeZone => "time_zone",
+        }
+    }
+
+    fn from_header(name: &str) -> Option<Column> {
+        Column::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(name))
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The header row: where each known column stands, and the names as written.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// The header's cells, as read (for the failed-rows file).
+    pub names: Vec<String>,
+    positions: [Option<usize>; 19],
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HeaderError {
+    #[error("{0}")]
+    Missing(String),
+    #[error("{0}")]
+    Duplicate(String),
+}
+
+impl Header {
+    /// Maps the header cells onto columns: case-insensitive, surrounding spaces
+    /// and a byte-order mark ignored. Returns the warnings for unknown columns.
+    pub fn parse(
+        cells: Vec<String>,
+        mode: PasswordMode,
+    ) -> Result<(Header, Vec<String>), HeaderError> {
+        let mut positions = [None; 19];
+        let mut warnings = Vec::new();
+        for (i, raw) in cells.iter().enumerate() {
+            let name = raw.trim_start_matches('\u{feff}').trim();
+            match Column::from_header(name) {
+                Some(col) => {
+                    if let Some(first) = positions[col.index()] {
+                        return Err(HeaderError::Duplicate(format!(
+                            "the header names the column \"{}\" twice (columns {} and {}); keep one",
+                            col.name(),
+                            first + 1,
+                            i + 1
+                        )));
+                    }
+                    positions[col.index()] = Some(i);
+                }
+                None if name.is_empty() => warnings.push(format!(
+                    "column {} has no name in the header; its values are ignored",
+                    i + 1
+                )),
+                None => warnings.push(format!(
+                    "unknown column \"{name}\" is ignored (not sent){}",
+                    did_you_mean(name, Column::ALL.iter().map(|c| c.name()))
+                )),
+            }
+        }
+        let mut required = vec![Column::Username, Column::Email];
+        if mode == PasswordMode::Manual {
+            required.push(Column::Password);
+        }
+        let missing: Vec<&str> = required
+            .into_iter()
+            .filter(|c| positions[c.index()].is_none())
+            .map(Column::name)
+            .collect();
+        if !missing.is_empty() {
+            let why = if missing.contains(&"password") {
+                " (password_setup_mode is \"manual\", so each row needs a password)"
+            } else {
+                ""
+            };
+            let found: Vec<String> = cells
+                .iter()
+                .take(8)
+                .map(|c| format!("\"{}\"", c.trim_start_matches('\u{feff}').trim()))
+                .collect();
+            return Err(HeaderError::Missing(format!(
+                "the header row has no {} column{}{why}; the header row found was: {}{}",
+                missing.join(", no "),
+                if missing.len() > 1 { "s" } else { "" },
+                found.join(", "),
+                if cells.len() > 8 { ", …" } else { "" }
+            )));
+        }
+        Ok((
+            Header {
+                names: cells,
+                positions,
+            },
+            warnings,
+        ))
+    }
+
+    pub fn position(&self, col: Column) -> Option<usize> {
+        self.positions[col.index()]
+    }
+
+    pub fn has(&self, col: Column) -> bool {
+        self.position(col).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// A short fingerprint of the known columns, to tell one file's journal from another's.
+    pub fn fingerprint(&self) -> String {
+        let cols: Vec<&str> = Column::ALL
+            .into_iter()
+            .filter(|c| self.has(*c))
+            .map(Column::name)
+            .collect();
+        cols.join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cells(s: &str) -> Vec<String> {
+        s.split(',').map(String::from).collect()
+    }
+
+    #[test]
+    fn case_insensitive_trimmed_bom() {
+        let (h, w) = Header::parse(
+            cells("\u{feff}Username, EMAIL ,Password,First_Name"),
+            PasswordMode::Manual,
+        )
+        .unwrap();
+        assert!(w.is_empty());
+        assert_eq!(h.position(Column::Username), Some(0));
+        assert_eq!(h.position(Column::Email), Some(1));
+        assert_eq!(h.position(Column::FirstName), Some(3));
+        assert_eq!(h.position(Column::Group), None);
+    }
+
+    #[test]
+    fn unknown_columns_warn_with_suggestion() {
+        let (_, w) = Header::parse(
+            cells("username,email,frist_name,department"),
+            PasswordMode::Random,
+        )
+        .unwrap();
+        assert_eq!(w.len(), 2);
+        assert!(w[0].contains("\"frist_name\"") && w[0].contains("did you mean \"first_name\""));
+        assert!(w[1].contains("\"department\"") && !w[1].contains("did you mean"));
+    }
+
+    #[test]
+    fn missing_required_columns() {
+        let e = Header::parse(cells("username,email"), PasswordMode::Manual)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no password column") && e.contains("manual"),
+            "{e}"
+        );
+        assert!(Header::parse(cells("username,email"), PasswordMode::UserChoice).is_ok());
+        let e = Header::parse(cells("user,mail"), PasswordMode::Random)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no username, no email columns"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_column_is_refused() {
+        let e = Header::parse(cells("username,email,Email"), PasswordMode::Random)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("twice (columns 2 and 3)"), "{e}");
+    }
+}

@@ -1,0 +1,413 @@
+//! Reading the users CSV as a stream of records: delimiter sniffing, UTF-8 or
+//! Windows-1252, the header row, spreadsheet line numbers. Memory stays flat
+//! whatever the file's size.
+
+pub mod columns;
+pub mod seen;
+pub mod timezones;
+pub mod validate;
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+use csv_async::{AsyncReader, AsyncReaderBuilder, ByteRecord};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+pub use columns::{Column, Header};
+
+use crate::config::{PasswordMode, describe_io_error};
+
+/// Where the users come from: a file, or standard input (`-`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    Stdin,
+}
+
+impl Source {
+    pub fn from_arg(arg: &Path) -> Source {
+        if arg.as_os_str() == "-" {
+            Source::Stdin
+        } else {
+            Source::File(arg.to_owned())
+        }
+    }
+
+    /// How messages name it.
+    pub fn display(&self) -> String {
+        match self {
+            Source::File(p) => p.display().to_string(),
+            Source::Stdin => "standard input".to_owned(),
+        }
+    }
+}
+
+/// One data row of the file.
+pub struct Record {
+    /// The row number a spreadsheet shows: the header is 1, the first user 2.
+    pub line: u64,
+    /// The cells as read (decoded, not trimmed), in the file's column order.
+    pub fields: Vec<String>,
+}
+
+impl Record {
+    /// The trimmed value of `col`, or "" when the file has no such column.
+    pub fn get<'a>(&'a self, header: &Header, col: Column) -> &'a str {
+        header
+            .position(col)
+            .and_then(|i| self.fields.get(i))
+            .map_or("", |s| s.trim())
+    }
+}
+
+// A record holds passwords: its Debug shows only the line.
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Record(line {})", self.line)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("CSV file {path} {reason}")]
+    Open { path: String, reason: String },
+    #[error(
+        "CSV file {path} is empty: it needs a header row (username,email,…) and one row per user"
+    )]
+    Empty { path: String },
+    #[error("CSV file {path}, line 1: {reason}")]
+    Header { path: String, reason: String },
+    #[error("CSV file {path}, line {line}: cannot read further: {reason}")]
+    Read {
+        path: String,
+        line: u64,
+        reason: String,
+    },
+}
+
+type BoxRead = Pin<Box<dyn AsyncRead + Send>>;
+
+/// A streaming reader over the users CSV.
+pub struct CsvInput {
+    reader: AsyncReader<BoxRead>,
+    pub header: Header,
+    pub delimiter: u8,
+    /// True once any record needed Windows-1252 decoding.
+    pub saw_windows_1252: bool,
+    path: String,
+    /// The spreadsheet row of the next record: records are counted, so a
+    /// newline inside a quoted cell does not shift it.
+    next_line: u64,
+    buf: ByteRecord,
+}
+
+/// A record, and whether it was the first one that was not UTF-8.
+pub struct Read {
+    pub record: Record,
+    pub first_windows_1252: bool,
+}
+
+const SNIFF_LIMIT: usize = 64 * 1024;
+
+impl CsvInput {
+    /// Opens the source and reads its header row. Returns the warnings to show.
+    pub async fn open(
+        source: &Source,
+        mode: PasswordMode,
+    ) -> Result<(CsvInput, Vec<String>), InputError> {
+        let path = source.display();
+        let raw: BoxRead = match source {
+            Source::Stdin => Box::pin(tokio::io::stdin()),
+            Source::File(p) => {
+                if p.is_dir() {
+                    return Err(InputError::Open {
+                        path,
+                        reason: "is a directory, not a file".into(),
+                    });
+                }
+                let f = tokio::fs::File::open(p)
+                    .await
+                    .map_err(|e| InputError::Open {
+                        path: path.clone(),
+                        reason: describe_io_error(p, &e),
+                    })?;
+                Box::pin(f)
+            }
+        };
+        Self::from_reader(raw, path, mode).await
+    }
+
+    pub async fn from_reader(
+        mut raw: BoxRead,
+        path: String,
+        mode: PasswordMode,
+    ) -> Result<(CsvInput, Vec<String>), InputError> {
+        let read_err = |e: std::io::Error| InputError::Read {
+            path: path.clone(),
+            line: 1,
+            reason: e.to_string(),
+        };
+        // Read the first line (or the first 64 KiB) to choose the delimiter.
+        let mut prefix = Vec::with_capacity(4096);
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = raw.read(&mut chunk).await.map_err(read_err)?;
+            prefix.extend_from_slice(&chunk[..n]);
+            if n == 0 || prefix.contains(&b'\n') || prefix.len() >= SNIFF_LIMIT {
+                break;
+            }
+        }
+        let delimiter = sniff_delimiter(&prefix);
+        let stream: BoxRead = Box::pin(std::io::Cursor::new(prefix).chain(raw));
+        let mut reader = AsyncReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(64 * 1024)
+            .create_reader(stream);
+
+        let mut buf = ByteRecord::new();
+        let got = reader
+            .read_byte_record(&mut buf)
+            .await
+            .map_err(|e| InputError::Read {
+                path: path.clone(),
+                line: 1,
+                reason: e.to_string(),
+            })?;
+        if !got || (buf.len() == 1 && buf[0].iter().all(|b| b.is_ascii_whitespace() || *b == 0)) {
+            return Err(InputError::Empty { path });
+        }
+        let mut saw_windows_1252 = false;
+        let mut warnings = Vec::new();
+        let cells: Vec<String> = buf
+            .iter()
+            .map(|f| {
+                let (s, legacy) = decode(f);
+                saw_windows_1252 |= legacy;
+                s.into_owned()
+            })
+            .collect();
+        let (header, header_warnings) =
+            Header::parse(cells, mode).map_err(|e| InputError::Header {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        if saw_windows_1252 {
+            warnings.push(windows_1252_warning(&path, 1));
+        }
+        warnings.extend(
+            header_warnings
+                .into_iter()
+                .map(|w| format!("CSV file {path}, line 1: {w}")),
+        );
+        Ok((
+            CsvInput {
+                reader,
+                header,
+                delimiter,
+                saw_windows_1252,
+                path,
+                next_line: 2,
+                buf,
+            },
+            warnings,
+        ))
+    }
+
+    /// The next data row, `None` at the end of the file.
+    pub async fn next(&mut self) -> Option<Result<Read, InputError>> {
+        loop {
+            match self.reader.read_byte_record(&mut self.buf).await {
+                Ok(false) => return None,
+                Err(e) => {
+                    return Some(Err(InputError::Read {
+                        path: self.path.clone(),
+                        line: self.next_line,
+                        reason: e.to_string(),
+                    }));
+                }
+                Ok(true) => {}
+            }
+            let line = self.next_line;
+            self.next_line += 1;
+            // A row holding only delimiters and spaces (a spreadsheet's empty
+            // row) is not a user; it still counts as a spreadsheet row.
+            if self
+                .buf
+                .iter()
+                .all(|f| f.iter().all(u8::is_ascii_whitespace))
+            {
+                continue;
+            }
+            let mut legacy = false;
+            let fields = self
+                .buf
+                .iter()
+                .map(|f| {
+                    let (s, l) = decode(f);
+                    legacy |= l;
+                    s.into_owned()
+                })
+                .collect();
+            let first_windows_1252 = legacy && !self.saw_windows_1252;
+            self.saw_windows_1252 |= legacy;
+            return Some(Ok(Read {
+                record: Record { line, fields },
+                first_windows_1252,
+            }));
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+pub fn windows_1252_warning(path: &str, line: u64) -> String {
+    format!(
+        "CSV file {path}, line {line}: the file is not UTF-8; reading it as Windows-1252 \
+         (what spreadsheet programs write on Western-European Windows). If accents look wrong, \
+         save the file as \"CSV UTF-8\""
+    )
+}
+
+/// UTF-8 when it is; Windows-1252 otherwise (the bool says so).
+fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (Cow::Borrowed(s), false),
+        Err(_) => (
+            encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0,
+            true,
+        ),
+    }
+}
+
+/// `,` unless the header line splits on `;` or a tab but not on `,`.
+pub fn sniff_delimiter(prefix: &[u8]) -> u8 {
+    let mut in_quotes = false;
+    let (mut commas, mut semis, mut tabs) = (0, 0, 0);
+    for &b in prefix {
+        match b {
+            b'"' => in_quotes = !in_quotes,
+            b'\n' if !in_quotes => break,
+            b',' if !in_quotes => commas += 1,
+            b';' if !in_quotes => semis += 1,
+            b'\t' if !in_quotes => tabs += 1,
+            _ => {}
+        }
+    }
+    if commas > 0 {
+        b','
+    } else if semis >= tabs && semis > 0 {
+        b';'
+    } else if tabs > 0 {
+        b'\t'
+    } else {
+        b','
+    }
+}
+
+/// Counts the data rows of a file (for the progress bar's total), as the reader would.
+pub async fn count_rows(path: &Path) -> std::io::Result<u64> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut prefix = vec![0u8; 4096];
+    let n = file.read(&mut prefix).await?;
+    prefix.truncate(n);
+    let delimiter = sniff_delimiter(&prefix);
+    let stream = std::io::Cursor::new(prefix).chain(file);
+    let mut reader = AsyncReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(256 * 1024)
+        .create_reader(stream);
+    let mut rec = ByteRecord::new();
+    let mut n = 0u64;
+    while reader
+        .read_byte_record(&mut rec)
+        .await
+        .map_err(std::io::Error::other)?
+    {
+        if !rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+            n += 1;
+        }
+    }
+    Ok(n.saturating_sub(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_delimiters() {
+        assert_eq!(sniff_delimiter(b"username,email\n"), b',');
+        assert_eq!(sniff_delimiter(b"username;email;first_name\r\na;b;c"), b';');
+        assert_eq!(sniff_delimiter(b"username\temail\n"), b'\t');
+        assert_eq!(sniff_delimiter(b"\"user;name\",email\n"), b',');
+        assert_eq!(sniff_delimiter(b"username\n"), b',');
+        assert_eq!(sniff_delimiter(b""), b',');
+    }
+
+    #[test]
+    fn decodes_windows_1252() {
+        assert_eq!(decode("Zoë".as_bytes()), (Cow::Borrowed("Zoë"), false));
+        let (s, legacy) = decode(b"Zo\xeb M\xfcller \x80");
+        assert_eq!(s, "Zoë Müller €");
+        assert!(legacy);
+    }
+
+    async fn read_all(
+        data: &'static [u8],
+        mode: PasswordMode,
+    ) -> Result<(Header, Vec<Record>, Vec<String>), InputError> {
+        let (mut input, warnings) =
+            CsvInput::from_reader(Box::pin(data), "t.csv".into(), mode).await?;
+        let mut out = Vec::new();
+        while let Some(r) = input.next().await {
+            out.push(r?.record);
+        }
+        Ok((input.header, out, warnings))
+    }
+
+    #[tokio::test]
+    async fn line_numbers_follow_the_spreadsheet() {
+        let data = b"username,email,address\r\na,a@x.io,\"1 Main St\r\nApt 2\"\r\nb,b@x.io,x\r\n\r\nc,c@x.io,\"q\"\"uote, comma\"\r\n";
+        let (h, rows, w) = read_all(data, PasswordMode::Random).await.unwrap();
+        assert!(w.is_empty());
+        let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+        // A blank line is skipped by the CSV reader and not counted.
+        assert_eq!(lines, vec![2, 3, 4]);
+        assert_eq!(rows[0].get(&h, Column::Address), "1 Main St\r\nApt 2");
+        assert_eq!(rows[2].get(&h, Column::Address), "q\"uote, comma");
+    }
+
+    #[tokio::test]
+    async fn empty_and_header_only() {
+        assert!(matches!(
+            read_all(b"", PasswordMode::Random).await,
+            Err(InputError::Empty { .. })
+        ));
+        assert!(matches!(
+            read_all(b"\n\n", PasswordMode::Random).await,
+            Err(InputError::Empty { .. })
+        ));
+        let (_, rows, _) = read_all(b"username,email\n", PasswordMode::Random)
+            .await
+            .unwrap();
+        assert!(rows.is_empty());
+    }
+
+    #[tokio::test]
+    async fn semicolons_bom_and_latin1() {
+        let data = b"\xef\xbb\xbfUserName;E-Mail;Email;first_name\na;x;a@x.io;Zo\xeb\n";
+        let (h, rows, w) = read_all(data, PasswordMode::Random).await.unwrap();
+        assert_eq!(rows[0].get(&h, Column::FirstName), "Zoë");
+        assert_eq!(rows[0].get(&h, Column::Username), "a");
+        assert!(w.iter().any(|w| w.contains("\"E-Mail\"")), "{w:?}");
+    }
+}

@@ -1,0 +1,51 @@
+//! The `xmc-user-importer` binary: parse the arguments, set up diagnostics,
+//! run the import, print the closing lines, exit with the run's code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use xmc_user_importer::cli::Args;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let default_level = match args.verbose {
+        0 => "warn",
+        1 => "xmc_user_importer=info",
+        _ => "xmc_user_importer=debug,info",
+    };
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = args.into_options();
+    let result = runtime.block_on(xmc_user_importer::run(options, &mut |w| {
+        eprintln!("warning: {w}")
+    }));
+    match result {
+        Ok(summary) => {
+            for line in summary.closing_lines() {
+                eprintln!("{line}");
+            }
+            ExitCode::from(xmc_user_importer::exit_code(&summary))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! How fast rows go out: the shared token bucket (with adaptive slow-down on
+//! 429s), the pause gate every worker waits on after a 429, and the retry
+//! backoff schedule.
+
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::time::Instant;
+
+/// The token bucket in front of every POST. `--rate 0` means none, until the
+/// portal answers 429: then the rate drops multiplicatively (x0.7) and comes
+/// back additively in quiet seconds, never above `--rate`.
+pub struct Pacer {
+    max_rate: Option<f64>,
+    burst: NonZeroU32,
+    state: Mutex<PacerState>,
+    started: Instant,
+}
+
+struct PacerState {
+    /// The rate in force; `None` means unlimited.
+    rate: Option<f64>,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    last_throttle: Option<Instant>,
+    last_raise: Instant,
+    /// The additive step, fixed at the first 429.
+    step: f64,
+    /// With `--rate 0`: above this, limiting stops again.
+    release_above: f64,
+    sent: u64,
+    sent_mark: (Instant, u64),
+}
+
+const DECREASE: f64 = 0.7;
+const MIN_RATE: f64 = 0.1;
+const QUIET: Duration = Duration::from_secs(1);
+
+fn limiter(rate: f64, burst: NonZeroU32) -> Arc<DefaultDirectRateLimiter> {
+    let period = Duration::from_secs_f64(1.0 / rate.max(MIN_RATE));
+    let quota = Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        .allow_burst(burst);
+    Arc::new(RateLimiter::direct(quota))
+}
+
+impl Pacer {
+    /// `rate` in requests per second (`0` = no limit), `burst` the bucket's size.
+    pub fn new(rate: f64, burst: u32) -> Pacer {
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        let max_rate = (rate > 0.0).then_some(rate);
+        let now = Instant::now();
+        Pacer {
+            max_rate,
+            burst,
+            state: Mutex::new(PacerState {
+                rate: max_rate,
+                limiter: max_rate.map(|r| limiter(r, burst)),
+                last_throttle: None,
+                last_raise: now,
+                step: 0.0,
+                release_above: f64::INFINITY,
+                sent: 0,
+                sent_mark: (now, 0),
+            }),
+            started: now,
+        }
+    }
+
+    /// Waits for a token: call once before each POST.
+    pub async fn acquire(&self) {
+        let limiter = {
+            let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            s.sent += 1;
+            self.maybe_raise(&mut s);
+            s.limiter.clone()
+        };
+        if let Some(l) = limiter {
+            l.until_ready().await;
+        }
+    }
+
+    /// A 429 was answered: slow the whole pool down.
+    pub fn on_throttle(&self) {
+        let now = Instant::now();
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        // Several workers see the same burst of 429s: count it once.
+        if s.last_throttle
+            .is_some_and(|t| now.duration_since(t) < Duration::from_millis(250))
+        {
+            s.last_throttle = Some(now);
+            return;
+        }
+        let current = match s.rate {
+            Some(r) => r,
+            None => {
+                // Unlimited so far: start from the rate actually sent.
+                let (at, count) = s.sent_mark;
+                let secs = now.duration_since(at).as_secs_f64().max(0.05);
+                let measured = (s.sent - count) as f64 / secs;
+                s.release_above = measured * 2.0;
+                measured
+            }
+        };
+        let new_rate = (current * DECREASE).max(MIN_RATE);
+        if s.step == 0.0 {
+            s.step = (self.max_rate.unwrap_or(current) / 20.0).max(0.5);
+        }
+        s.rate = Some(new_rate);
+        s.limiter = Some(limiter(new_rate, self.burst));
+        s.last_throttle = Some(now);
+        s.last_raise = now;
+        tracing::debug!(rate = new_rate, "429: slowing down");
+    }
+
+    fn maybe_raise(&self, s: &mut PacerState) {
+        let Some(rate) = s.rate else {
+            return;
+        };
+        let Some(last) = s.last_throttle else {
+            return;
+        };
+        let now = Instant::now();
+        if now.duration_since(last) < QUIET || now.duration_since(s.last_raise) < QUIET {
+            return;
+        }
+        s.last_raise = now;
+        let raised = rate + s.step;
+        match self.max_rate {
+            Some(max) if raised >= max => {
+                s.rate = Some(max);
+                s.limiter = Some(limiter(max, self.burst));
+                s.last_throttle = None;
+            }
+            None if raised >= s.release_above => {
+                s.rate = None;
+                s.limiter = None;
+                s.last_throttle = None;
+                s.sent_mark = (now, s.sent);
+            }
+            _ => {
+                s.rate = Some(raised);
+                s.limiter = Some(limiter(raised, self.burst));
+            }
+        }
+        tracing::debug!(rate = ?s.rate, "quiet: speeding up");
+    }
+
+    /// The rate in force now (`None`: unlimited), for diagnostics.
+    pub fn current_rate(&self) -> Option<f64> {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .rate
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// After a 429 every worker waits here until the portal's `Retry-After` has passed.
+#[derive(Default)]
+pub struct PauseGate {
+    until: Mutex<Option<Instant>>,
+}
+
+impl PauseGate {
+    pub fn pause_for(&self, d: Duration) {
+        let t = Instant::now() + d;
+        let mut until = self.until.lock().unwrap_or_else(PoisonError::into_inner);
+        if until.is_none_or(|u| u < t) {
+            *until = Some(t);
+        }
+    }
+
+    pub async fn wait(&self) {
+        loop {
+            let until = *self.until.lock().unwrap_or_else(PoisonError::into_inner);
+            match until {
+                Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
+                _ => return,
+            }
+        }
+    }
+}
+
+/// The retry schedule: exponential from 0.5 s, doubling, capped at 30 s,
+/// with full jitter (a uniform draw between zero and the step).
+pub struct Backoff {
+    steps: backon::ExponentialBackoff,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            steps: backon::ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(500))
+                .with_max_delay(Duration::from_secs(30))
+                .with_factor(2.0)
+                .without_max_times()
+                .build(),
+        }
+    }
+}
+
+impl Backoff {
+    /// The ceiling of the next wait (before jitter).
+    pub fn next_ceiling(&mut self) -> Duration {
+        self.steps.next().unwrap_or(Duration::from_secs(30))
+    }
+
+    /// The next wait: uniform in `[0, ceiling]`.
+    pub fn next_delay(&mut self) -> Duration {
+        self.next_ceiling().mul_f64(fastrand::f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_schedule_doubles_to_the_cap() {
+        let mut b = Backoff::default();
+        let ceilings: Vec<u64> = (0..9)
+            .map(|_| b.next_ceiling().as_millis() as u64)
+            .collect();
+        assert_eq!(
+            ceilings,
+            [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+        );
+    }
+
+    #[test]
+    fn full_jitter_stays_under_the_ceiling_and_spreads() {
+        let mut seen_low = false;
+        let mut seen_high = false;
+        for _ in 0..200 {
+            let mut b = Backoff::default();
+            b.next_ceiling();
+            let d = b.next_delay(); // ceiling 1 s
+            assert!(d <= Duration::from_secs(1));
+            seen_low |= d < Duration::from_millis(300);
+            seen_high |= d > Duration::from_millis(700);
+        }
+        assert!(seen_low && seen_high);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pause_gate_holds_everyone_until_the_latest_deadline() {
+        let g = PauseGate::default();
+        g.pause_for(Duration::from_secs(2));
+        g.pause_for(Duration::from_secs(1));
+        let t0 = Instant::now();
+        g.wait().await;
+        assert_eq!(t0.elapsed().as_secs(), 2);
+        let t1 = Instant::now();
+        g.wait().await;
+        assert!(t1.elapsed() < Duration::from_millis(1));
+    }
+
+    #[tokio::test]
+    async fn throttling_lowers_then_restores_the_rate() {
+        let p = Pacer::new(100.0, 1);
+        assert_eq!(p.current_rate(), Some(100.0));
+        p.on_throttle();
+        assert_eq!(p.current_rate(), Some(70.0));
+        p.on_throttle(); // same burst of 429s: counted once
+        assert_eq!(p.current_rate(), Some(70.0));
+        {
+            let mut s = p.state.lock().unwrap();
+            s.last_throttle = Some(Instant::now() - Duration::from_secs(2));
+            s.last_raise = Instant::now() - Duration::from_secs(2);
+        }
+        p.acquire().await;
+        assert_eq!(p.current_rate(), Some(75.0));
+        for _ in 0..10 {
+            {
+                let mut s = p.state.lock().unwrap();
+                s.last_raise = Instant::now() - Duration::from_secs(2);
+            }
+            p.acquire().await;
+        }
+        assert_eq!(p.current_rate(), Some(100.0), "never above --rate");
+    }
+
+    #[tokio::test]
+    async fn unlimited_gets_a_limit_only_after_a_429() {
+        let p = Pacer::new(0.0, 1);
+        assert_eq!(p.current_rate(), None);
+        for _ in 0..50 {
+            p.acquire().await;
+        }
+        p.on_throttle();
+        assert!(p.current_rate().is_some());
+    }
+}

@@ -1,0 +1,370 @@
+//! What an answer from the portal means for the row: the one place that
+//! decides, matched exhaustively by the retry loop.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+/// The meaning of one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// 2xx with `"result": true`.
+    Created,
+    /// Refused only because the username and the e-mail are both taken.
+    Exists,
+    /// Refused for a reason retrying will not change.
+    Rejected { message: String },
+    /// Worth retrying. `maybe_sent`: the portal may have acted on the request
+    /// (a timeout or reset after sending, a 5xx), so the user may exist now.
+    Transient { reason: String, maybe_sent: bool },
+    /// 429: every worker waits `retry_after`, then this row is sent again.
+    Throttled { retry_after: Duration },
+    /// 401/403: the token was refused; nothing more may be sent.
+    Unauthorized { message: String },
+}
+
+/// Classifies an HTTP answer. `retry_after` and `location` are the raw header values.
+pub fn classify(
+    status: u16,
+    retry_after: Option<&str>,
+    location: Option<&str>,
+    body: &[u8],
+    now: SystemTime,
+) -> Outcome {
+    let json: Option<Value> = serde_json::from_slice(body).ok();
+    match status {
+        200..=299 => match json
+            .as_ref()
+            .and_then(|v| v.get("result"))
+            .and_then(Value::as_bool)
+        {
+            Some(true) => Outcome::Created,
+            Some(false) => refusal(status, json.as_ref()),
+            None => Outcome::Transient {
+                reason: format!("HTTP {status} with an answer that is not the portal's JSON"),
+                maybe_sent: true,
+            },
+        },
+        300..=399 => Outcome::Rejected {
+            message: format!(
+                "the portal answered with a redirect (HTTP {status}{}); redirects are never followed so the \
+                 access token cannot travel elsewhere: check \"endpoint\" in the config",
+                location.map(|l| format!(" to {l}")).unwrap_or_default()
+            ),
+        },
+        401 | 403 => Outcome::Unauthorized {
+            message: format!(
+                "the portal refused the access token (HTTP {status}{}): check that it is current and has the \
+                 Manage users permission",
+                json.as_ref()
+                    .and_then(portal_message)
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+        },
+        429 => Outcome::Throttled {
+            retry_after: retry_after
+                .and_then(|v| parse_retry_after(v, now))
+                .unwrap_or(Duration::from_secs(1)),
+        },
+        500 | 502 | 503 | 504 => Outcome::Transient {
+            reason: format!("HTTP {status} {}", reason_phrase(status)),
+            maybe_sent: true,
+        },
+        _ => match json {
+            Some(ref v) if v.get("result").is_some() || v.get("errors").is_some() => {
+                refusal(status, Some(v))
+            }
+            _ if status >= 500 => Outcome::Rejected {
+                message: format!("HTTP {status} {}", reason_phrase(status)),
+            },
+            None if !body.is_empty() && status < 500 => Outcome::Rejected {
+                message: format!(
+                    "HTTP {status} {} (the answer was not JSON)",
+                    reason_phrase(status)
+                ),
+            },
+            _ => Outcome::Rejected {
+                message: json
+                    .as_ref()
+                    .and_then(portal_message)
+                    .map(|m| format!("HTTP {status}: {m}"))
+                    .unwrap_or_else(|| format!("HTTP {status} {}", reason_phrase(status))),
+            },
+        },
+    }
+}
+
+/// `result: false`: already existing, or rejected with the portal's words.
+fn refusal(status: u16, json: Option<&Value>) -> Outcome {
+    let errors = json.and_then(|v| v.get("errors"));
+    if errors.is_some_and(only_username_and_email_taken) {
+        return Outcome::Exists;
+    }
+    let message = errors
+        .map(readable_errors)
+        .filter(|m| !m.is_empty())
+        .or_else(|| json.and_then(portal_message))
+        .unwrap_or_else(|| {
+            format!("the portal refused the user (HTTP {status}) without saying why")
+        });
+    Outcome::Rejected { message }
+}
+
+fn is_taken(msg: &str) -> bool {
+    let m = msg.to_lowercase();
+    m.contains("taken") || m.contains("already exists") || m.contains("already in use")
+}
+
+/// Rails errors naming both username and email as taken, and nothing else.
+fn only_username_and_email_taken(errors: &Value) -> bool {
+    match errors {
+        Value::Object(map) => {
+            let all_taken = |v: &Value| match v {
+                Value::Array(a) => {
+                    !a.is_empty() && a.iter().all(|m| m.as_str().is_some_and(is_taken))
+                }
+                Value::String(s) => is_taken(s),
+                _ => false,
+            };
+            map.len() == 2
+                && map.get("username").is_some_and(all_taken)
+                && map.get("email").is_some_and(all_taken)
+        }
+        Value::Array(list) => {
+            let msgs: Vec<String> = list
+                .iter()
+                .filter_map(|m| m.as_str())
+                .map(str::to_lowercase)
+                .collect();
+            msgs.len() == list.len()
+                && msgs.iter().all(|m| is_taken(m))
+                && msgs.iter().any(|m| m.contains("username"))
+                && msgs.iter().any(|m| m.contains("email"))
+                && msgs
+                    .iter()
+                    .all(|m| m.contains("username") || m.contains("email"))
+        }
+        _ => false,
+    }
+}
+
+/// `{"email": ["does not appear to be valid"]}` → `email: does not appear to be valid`.
+pub fn readable_errors(errors: &Value) -> String {
+    match errors {
+        Value::Object(map) => map
+            .iter()
+            .map(|(field, v)| {
+                let msgs = match v {
+                    Value::Array(a) => a.iter().map(value_text).collect::<Vec<_>>().join(", "),
+                    other => value_text(other),
+                };
+                if field == "base" {
+                    msgs
+                } else {
+                    format!("{field}: {msgs}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Value::Array(list) => list.iter().map(value_text).collect::<Vec<_>>().join("; "),
+        other => value_text(other),
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A `message` or `error` the portal may put beside `result`.
+fn portal_message(v: &Value) -> Option<String> {
+    ["message", "error", "errors"]
+        .iter()
+        .filter_map(|k| v.get(k))
+        .map(readable_errors)
+        .find(|m| !m.is_empty())
+}
+
+/// `Retry-After`: delta-seconds or an HTTP date (a date in the past is zero).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(86_400.0)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(status: u16, body: &str) -> Outcome {
+        classify(status, None, None, body.as_bytes(), SystemTime::now())
+    }
+
+    #[test]
+    fn success() {
+        assert_eq!(
+            c(200, r#"{"result":true,"data":{"id":5}}"#),
+            Outcome::Created
+        );
+        assert_eq!(c(201, r#"{"result":true}"#), Outcome::Created);
+    }
+
+    #[test]
+    fn already_existing_user_is_exists() {
+        let both = r#"{"result":false,"errors":{"username":["has already been taken"],"email":["has already been taken"]}}"#;
+        assert_eq!(c(422, both), Outcome::Exists);
+        assert_eq!(c(200, both), Outcome::Exists);
+        let list = r#"{"result":false,"errors":["Username has already been taken","Email has already been taken"]}"#;
+        assert_eq!(c(422, list), Outcome::Exists);
+    }
+
+    #[test]
+    fn one_field_taken_is_a_rejection() {
+        let only_user = r#"{"result":false,"errors":{"username":["has already been taken"]}}"#;
+        assert_eq!(
+            c(422, only_user),
+            Outcome::Rejected {
+                message: "username: has already been taken".into()
+            }
+        );
+        let plus_other = r#"{"result":false,"errors":{"username":["has already been taken"],"email":["has already been taken"],"group":["is invalid"]}}"#;
+        assert!(matches!(c(422, plus_other), Outcome::Rejected { .. }));
+    }
+
+    #[test]
+    fn rejections_are_readable() {
+        assert_eq!(
+            c(
+                422,
+                r#"{"result":false,"errors":{"email":["does not appear to be valid"]}}"#
+            ),
+            Outcome::Rejected {
+                message: "email: does not appear to be valid".into()
+            }
+        );
+        assert_eq!(
+            c(
+                422,
+                r#"{"result":false,"errors":{"password":["is too short","needs a digit"],"base":["Quota reached"]}}"#
+            ),
+            Outcome::Rejected {
+                message: "Quota reached; password: is too short, needs a digit".into()
+            }
+        );
+        assert_eq!(
+            c(200, r#"{"result":false,"errors":["Seat limit reached"]}"#),
+            Outcome::Rejected {
+                message: "Seat limit reached".into()
+            }
+        );
+        assert_eq!(
+            c(404, "<html>nope</html>"),
+            Outcome::Rejected {
+                message: "HTTP 404 Not Found (the answer was not JSON)".into()
+            }
+        );
+        assert_eq!(
+            c(400, r#"{"message":"bad payload"}"#),
+            Outcome::Rejected {
+                message: "HTTP 400: bad payload".into()
+            }
+        );
+        assert!(matches!(c(501, ""), Outcome::Rejected { .. }));
+    }
+
+    #[test]
+    fn transient_failures() {
+        for s in [500, 502, 503, 504] {
+            assert!(
+                matches!(
+                    c(s, "<html>Bad gateway</html>"),
+                    Outcome::Transient {
+                        maybe_sent: true,
+                        ..
+                    }
+                ),
+                "{s}"
+            );
+        }
+        assert!(matches!(
+            c(200, "<html>proxy</html>"),
+            Outcome::Transient {
+                maybe_sent: true,
+                ..
+            }
+        ));
+        assert!(matches!(c(200, r#"{"data":1}"#), Outcome::Transient { .. }));
+    }
+
+    #[test]
+    fn redirects_and_auth() {
+        let o = classify(
+            302,
+            None,
+            Some("https://elsewhere.example/login"),
+            b"",
+            SystemTime::now(),
+        );
+        let Outcome::Rejected { message } = o else {
+            panic!()
+        };
+        assert!(
+            message.contains("redirect (HTTP 302 to https://elsewhere.example/login)"),
+            "{message}"
+        );
+        assert!(matches!(
+            c(401, r#"{"result":false}"#),
+            Outcome::Unauthorized { .. }
+        ));
+        assert!(matches!(c(403, "Forbidden"), Outcome::Unauthorized { .. }));
+    }
+
+    #[test]
+    fn throttling_and_retry_after() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            classify(429, None, None, b"", now),
+            Outcome::Throttled {
+                retry_after: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(
+            classify(429, Some("7"), None, b"", now),
+            Outcome::Throttled {
+                retry_after: Duration::from_secs(7)
+            }
+        );
+        assert_eq!(
+            classify(429, Some("junk"), None, b"", now),
+            Outcome::Throttled {
+                retry_after: Duration::from_secs(1)
+            }
+        );
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("1.5", now),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(parse_retry_after("-3", now), None);
+    }
+}

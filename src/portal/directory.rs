@@ -1,0 +1,119 @@
+//! The enterprise's groups and fax numbers, fetched once at start, and the
+//! lookups that turn a row's group name and fax number into the portal's IDs.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    pub default_group: Value,
+    /// Exact name → ID, and lower-cased name → ID for a case-insensitive fallback.
+    groups: HashMap<String, Value>,
+    groups_folded: HashMap<String, Value>,
+    /// Number as written by the portal → ID.
+    fax_numbers: HashMap<String, Value>,
+}
+
+/// A JSON object key as the ID the portal expects back: a number when it is one.
+fn id_value(key: &str) -> Value {
+    key.parse::<u64>()
+        .map_or_else(|_| Value::String(key.to_owned()), Value::from)
+}
+
+impl Directory {
+    /// From the `data` of `GET …/groups` and of `GET …/fax_numbers`.
+    pub fn from_answers(groups: &Value, fax: &Value) -> Result<Directory, String> {
+        let default_group = groups
+            .get("default")
+            .filter(|v| !v.is_null())
+            .cloned()
+            .ok_or("the groups answer has no \"default\" group")?;
+        let mut dir = Directory {
+            default_group,
+            ..Default::default()
+        };
+        if let Some(map) = groups.get("groups").and_then(Value::as_object) {
+            for (id, name) in map {
+                let Some(name) = name
+                    .as_str()
+                    .or_else(|| name.get("name").and_then(Value::as_str))
+                else {
+                    continue;
+                };
+                dir.groups
+                    .entry(name.trim().to_owned())
+                    .or_insert_with(|| id_value(id));
+                dir.groups_folded
+                    .entry(name.trim().to_lowercase())
+                    .or_insert_with(|| id_value(id));
+            }
+        }
+        if let Some(map) = fax.get("fax_numbers").and_then(Value::as_object) {
+            for (id, entry) in map {
+                let number = entry
+                    .get("number")
+                    .and_then(Value::as_str)
+                    .or_else(|| entry.as_str());
+                if let Some(number) = number {
+                    dir.fax_numbers
+                        .insert(normalize_number(number), id_value(id));
+                }
+            }
+        }
+        Ok(dir)
+    }
+
+    /// The ID of the group named `name` (exact, else case-insensitive).
+    pub fn group(&self, name: &str) -> Option<&Value> {
+        self.groups
+            .get(name)
+            .or_else(|| self.groups_folded.get(&name.to_lowercase()))
+    }
+
+    pub fn fax_number(&self, number: &str) -> Option<&Value> {
+        self.fax_numbers.get(&normalize_number(number))
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn fax_count(&self) -> usize {
+        self.fax_numbers.len()
+    }
+}
+
+/// `+1 (514) 555-0101` and `+15145550101` are the same number.
+fn normalize_number(n: &str) -> String {
+    n.chars()
+        .filter(|c| c.is_ascii_digit() || *c == '+')
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn looks_up_groups_and_fax_numbers() {
+        let d = Directory::from_answers(
+            &json!({"default": 1, "groups": {"1": "Everyone", "7": "Casterly Rock", "x9": "Other"}}),
+            &json!({"fax_numbers": {"42": {"number": "+1 (514) 555-0101"}}}),
+        )
+        .unwrap();
+        assert_eq!(d.default_group, json!(1));
+        assert_eq!(d.group("Casterly Rock"), Some(&json!(7)));
+        assert_eq!(d.group("casterly rock"), Some(&json!(7)));
+        assert_eq!(d.group("Other"), Some(&json!("x9")));
+        assert_eq!(d.group("Nope"), None);
+        assert_eq!(d.fax_number("+15145550101"), Some(&json!(42)));
+        assert_eq!(d.fax_number("+15145550102"), None);
+    }
+
+    #[test]
+    fn needs_a_default_group() {
+        assert!(Directory::from_answers(&json!({"groups": {}}), &json!({})).is_err());
+    }
+}

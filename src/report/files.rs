@@ -1,0 +1,143 @@
+//! The two files a run can leave: the report (one result row per input row)
+//! and the failed rows (the input's own columns, ready to import again).
+
+use std::fs::{File, OpenOptions};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use super::RowResult;
+use crate::input::{Header, Record};
+
+pub const REPORT_COLUMNS: [&str; 8] = [
+    "line",
+    "username",
+    "email",
+    "status",
+    "attempts",
+    "http_status",
+    "message",
+    "warning",
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {path}: {reason}")]
+pub struct FileError {
+    what: &'static str,
+    path: PathBuf,
+    reason: String,
+}
+
+fn create(path: &Path, what: &'static str, private: bool) -> Result<File, FileError> {
+    let err = |e: std::io::Error| FileError {
+        what,
+        path: path.to_owned(),
+        reason: if e.kind() == std::io::ErrorKind::NotFound {
+            "cannot be created: its folder does not exist".into()
+        } else {
+            format!("cannot be created: {e}")
+        },
+    };
+    let mut opts = OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let file = opts.open(path).map_err(err)?;
+    // An existing file keeps its mode on open: make it owner-only too.
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(err)?;
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    Ok(file)
+}
+
+pub struct ReportFile {
+    pub path: PathBuf,
+    writer: csv::Writer<BufWriter<File>>,
+}
+
+impl ReportFile {
+    pub fn create(path: &Path) -> Result<ReportFile, FileError> {
+        let file = create(path, "report file", false)?;
+        let mut writer = csv::Writer::from_writer(BufWriter::new(file));
+        writer.write_record(REPORT_COLUMNS).map_err(|e| FileError {
+            what: "report file",
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(ReportFile {
+            path: path.to_owned(),
+            writer,
+        })
+    }
+
+    pub fn write(&mut self, r: &RowResult, username: &str, email: &str) -> csv::Result<()> {
+        let line = r.record.line.to_string();
+        let attempts = r.attempts.to_string();
+        let http = r.http_status.map(|s| s.to_string()).unwrap_or_default();
+        self.writer.write_record([
+            line.as_str(),
+            username,
+            email,
+            r.status.as_str(),
+            attempts.as_str(),
+            http.as_str(),
+            r.message.as_deref().unwrap_or(""),
+            r.warning.as_deref().unwrap_or(""),
+        ])
+    }
+
+    pub fn finish(mut self) -> Result<(), String> {
+        self.writer
+            .flush()
+            .map_err(|e| format!("cannot finish the report {}: {e}", self.path.display()))
+    }
+}
+
+/// Owner-only (it may hold passwords); the input's header, delimiter and cells.
+pub struct FailedFile {
+    pub path: PathBuf,
+    writer: csv::Writer<BufWriter<File>>,
+}
+
+impl FailedFile {
+    pub fn create(path: &Path, header: &Header, delimiter: u8) -> Result<FailedFile, FileError> {
+        let file = create(path, "failed-rows file", true)?;
+        let mut writer = csv::WriterBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .from_writer(BufWriter::new(file));
+        let names = header
+            .names
+            .iter()
+            .map(|n| n.trim_start_matches('\u{feff}'));
+        writer.write_record(names).map_err(|e| FileError {
+            what: "failed-rows file",
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(FailedFile {
+            path: path.to_owned(),
+            writer,
+        })
+    }
+
+    pub fn write(&mut self, record: &Record) -> csv::Result<()> {
+        self.writer.write_record(&record.fields)
+    }
+
+    pub fn finish(mut self) -> Result<(), String> {
+        self.writer.flush().map_err(|e| {
+            format!(
+                "cannot finish the failed-rows file {}: {e}",
+                self.path.display()
+            )
+        })
+    }
+}

@@ -1,0 +1,209 @@
+//! The resume journal: one line per row confirmed done (created or skipped),
+//! appended and flushed as it completes, so a killed run (even `kill -9`)
+//! resumes without sending a confirmed row again.
+//!
+//! Format (text, one entry per line):
+//! ```text
+//! # xmc-user-importer journal v1
+//! # for: file=users.csv enterprise=acme endpoint=https://portal.xmedius.com/
+//! 2	tirion	created
+//! ```
+//! A row is skipped on resume when both its line and its username (any case)
+//! match an entry, so an edited file never skips the wrong row.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::input::seen::SeenTable;
+
+const MAGIC: &str = "# xmc-user-importer journal v1";
+
+/// The rows an earlier run confirmed.
+#[derive(Default)]
+pub struct JournalIndex {
+    done: SeenTable,
+    pub entries: usize,
+}
+
+impl JournalIndex {
+    pub fn contains(&self, line: u64, username: &str) -> bool {
+        self.done.get(&key(line, username)).is_some()
+    }
+}
+
+fn key(line: u64, username: &str) -> String {
+    format!("{line}\t{username}")
+}
+
+pub struct JournalWriter {
+    file: File,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error(
+        "journal {path} was written for another import ({theirs}); this run is {ours}. \
+         Use a new --journal path for this file, or delete the old journal to start over"
+    )]
+    OtherImport {
+        path: PathBuf,
+        theirs: String,
+        ours: String,
+    },
+    #[error(
+        "journal {path} is not a journal of this tool (its first line is not \"{MAGIC}\"); refusing to append to it"
+    )]
+    NotAJournal { path: PathBuf },
+}
+
+/// Opens (or creates) the journal. `identity` names the import: the CSV's file
+/// name, the enterprise and the endpoint.
+pub fn open(path: &Path, identity: &str) -> Result<(JournalWriter, JournalIndex), JournalError> {
+    let io = |e: std::io::Error| JournalError::Io {
+        path: path.to_owned(),
+        reason: crate::config::describe_io_error(path, &e),
+    };
+    let existing = match std::fs::read(path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(e)),
+    };
+    let mut index = JournalIndex::default();
+    let mut complete_len: Option<u64> = None;
+    let for_line = format!("# for: {identity}");
+    let mut write_head = true;
+    if let Some(bytes) = existing.filter(|b| !b.is_empty()) {
+        let text = String::from_utf8_lossy(&bytes);
+        let mut lines = text.split('\n');
+        if lines.next().map(str::trim_end) != Some(MAGIC) {
+            return Err(JournalError::NotAJournal {
+                path: path.to_owned(),
+            });
+        }
+        let theirs = lines.next().unwrap_or_default().trim_end();
+        if theirs != for_line {
+            return Err(JournalError::OtherImport {
+                path: path.to_owned(),
+                theirs: theirs.trim_start_matches("# for: ").to_owned(),
+                ours: identity.to_owned(),
+            });
+        }
+        write_head = false;
+        // A final line without its newline was cut by a kill: drop it.
+        let cut = !text.ends_with('\n');
+        if cut {
+            complete_len = bytes
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map(|i| i as u64 + 1);
+        }
+        let complete: Vec<&str> = lines.collect();
+        let complete = if cut {
+            &complete[..complete.len().saturating_sub(1)]
+        } else {
+            &complete[..]
+        };
+        let mut done = SeenTable::with_capacity(complete.len());
+        for entry in complete {
+            let mut parts = entry.split('\t');
+            if let (Some(line), Some(user)) = (
+                parts.next().and_then(|l| l.parse::<u64>().ok()),
+                parts.next(),
+            ) {
+                let k = key(line, &user.to_lowercase());
+                if done.get(&k).is_none() {
+                    done.insert(&k, line);
+                    index.entries += 1;
+                }
+            }
+        }
+        index.done = done;
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io)?;
+    if write_head {
+        writeln!(file, "{MAGIC}\n{for_line}").map_err(io)?;
+    } else if let Some(len) = complete_len {
+        file.set_len(len).map_err(io)?;
+    }
+    Ok((
+        JournalWriter {
+            file,
+            path: path.to_owned(),
+        },
+        index,
+    ))
+}
+
+impl JournalWriter {
+    /// Appends one confirmed row, straight to the file (no buffer to lose).
+    pub fn record(&mut self, line: u64, username: &str, status: &str) -> std::io::Result<()> {
+        let entry = format!("{line}\t{}\t{status}\n", username.to_lowercase());
+        self.file.write_all(entry.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resumes_and_survives_a_cut_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("j.log");
+        let (mut w, idx) = open(&p, "file=a.csv enterprise=acme").unwrap();
+        assert_eq!(idx.entries, 0);
+        w.record(2, "Tirion", "created").unwrap();
+        w.record(3, "arya", "skipped").unwrap();
+        drop(w);
+        // A kill in the middle of a write.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"4\tsan")
+            .unwrap();
+        let (mut w, idx) = open(&p, "file=a.csv enterprise=acme").unwrap();
+        assert_eq!(idx.entries, 2);
+        assert!(idx.contains(2, "tirion"));
+        assert!(idx.contains(3, "arya"));
+        assert!(!idx.contains(4, "sansa"));
+        assert!(
+            !idx.contains(2, "arya"),
+            "same line, another user: not skipped"
+        );
+        w.record(4, "sansa", "created").unwrap();
+        drop(w);
+        let (_, idx) = open(&p, "file=a.csv enterprise=acme").unwrap();
+        assert!(idx.contains(4, "sansa"));
+        assert_eq!(idx.entries, 3);
+    }
+
+    #[test]
+    fn refuses_another_import_and_foreign_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("j.log");
+        open(&p, "file=a.csv enterprise=acme").unwrap();
+        let e = open(&p, "file=b.csv enterprise=acme")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("file=a.csv") && e.contains("file=b.csv") && e.contains("new --journal"),
+            "{e}"
+        );
+        let q = dir.path().join("notes.txt");
+        std::fs::write(&q, "hello\n").unwrap();
+        assert!(matches!(
+            open(&q, "x").err(),
+            Some(JournalError::NotAJournal { .. })
+        ));
+    }
+}

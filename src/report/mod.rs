@@ -1,0 +1,322 @@
+//! The reporter: the one owner of all output. It receives every row's result
+//! exactly once and writes the stdout line, the progress bar, the report and
+//! failed-rows files and the journal, then the summary.
+
+pub mod files;
+pub mod journal;
+pub mod lines;
+pub mod summary;
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::input::{Column, Header, Record};
+pub use summary::{StopReason, Summary};
+
+/// What finally happened to a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowStatus {
+    Created,
+    Skipped,
+    Failed,
+    NotAttempted,
+    Valid,
+}
+
+impl RowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowStatus::Created => "created",
+            RowStatus::Skipped => "skipped",
+            RowStatus::Failed => "failed",
+            RowStatus::NotAttempted => "not_attempted",
+            RowStatus::Valid => "valid",
+        }
+    }
+}
+
+/// One row's result, sent to the reporter exactly once.
+#[derive(Debug)]
+pub struct RowResult {
+    pub record: Record,
+    pub status: RowStatus,
+    pub attempts: u32,
+    pub http_status: Option<u16>,
+    pub message: Option<String>,
+    pub warning: Option<String>,
+    /// Failed before anything was sent (the text line names the line).
+    pub local: bool,
+    /// Done by an earlier run, per the journal: not written to it again.
+    pub from_journal: bool,
+}
+
+impl RowResult {
+    pub fn new(record: Record, status: RowStatus) -> RowResult {
+        RowResult {
+            record,
+            status,
+            attempts: 0,
+            http_status: None,
+            message: None,
+            warning: None,
+            local: false,
+            from_journal: false,
+        }
+    }
+
+    pub fn local_failure(record: Record, message: String) -> RowResult {
+        RowResult {
+            message: Some(message),
+            local: true,
+            ..RowResult::new(record, RowStatus::Failed)
+        }
+    }
+
+    pub fn with_message(mut self, m: impl Into<String>) -> RowResult {
+        self.message = Some(m.into());
+        self
+    }
+}
+
+/// What the pipeline tells the reporter.
+#[derive(Debug)]
+pub enum Event {
+    Row(RowResult),
+    /// A warning about the run (shown on stderr, above the bar).
+    Warning(String),
+    /// The number of rows, once counted (for the bar's total).
+    Total(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// Everything the reporter needs, decided before the first row.
+pub struct ReporterSetup {
+    pub header: Header,
+    pub delimiter: u8,
+    pub output: OutputFormat,
+    pub quiet: bool,
+    pub progress: bool,
+    pub dry_run: bool,
+    pub report: Option<files::ReportFile>,
+    pub failed: Option<files::FailedFile>,
+    pub journal: Option<journal::JournalWriter>,
+}
+
+/// Runs the reporter on its own thread (its writes are blocking I/O) until
+/// every sender is gone; returns the counts.
+pub fn spawn(setup: ReporterSetup, rx: mpsc::Receiver<Event>) -> tokio::task::JoinHandle<Summary> {
+    tokio::task::spawn_blocking(move || Reporter::new(setup).run(rx))
+}
+
+struct Reporter {
+    setup: ReporterSetup,
+    bar: Option<ProgressBar>,
+    stdout_is_terminal: bool,
+    out: Vec<u8>,
+    summary: Summary,
+    started: Instant,
+    last_message: Instant,
+    io_errors: Vec<String>,
+}
+
+impl Reporter {
+    fn new(setup: ReporterSetup) -> Reporter {
+        let bar = setup.progress.then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
+            bar.set_style(spinner_style());
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        let summary = Summary {
+            dry_run: setup.dry_run,
+            report_path: setup.report.as_ref().map(|r| r.path.clone()),
+            failed_path: setup.failed.as_ref().map(|f| f.path.clone()),
+            ..Summary::default()
+        };
+        Reporter {
+            setup,
+            bar,
+            stdout_is_terminal: std::io::stdout().is_terminal(),
+            out: Vec::with_capacity(64 * 1024),
+            summary,
+            started: Instant::now(),
+            last_message: Instant::now(),
+            io_errors: Vec::new(),
+        }
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Event>) -> Summary {
+        loop {
+            let event = match rx.try_recv() {
+                Ok(ev) => ev,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // Nothing waiting: a good moment to show what we have.
+                    self.flush_stdout();
+                    match rx.blocking_recv() {
+                        Some(ev) => ev,
+                        None => break,
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            };
+            match event {
+                Event::Row(r) => self.row(r),
+                Event::Warning(w) => self.warn(&w),
+                Event::Total(n) => {
+                    if let Some(bar) = &self.bar {
+                        bar.set_length(n);
+                        bar.set_style(bar_style());
+                    }
+                }
+            }
+            if self.out.len() > 32 * 1024 {
+                self.flush_stdout();
+            }
+        }
+        self.finish()
+    }
+
+    fn row(&mut self, r: RowResult) {
+        let s = &mut self.summary;
+        s.rows += 1;
+        match r.status {
+            RowStatus::Created => s.created += 1,
+            RowStatus::Skipped => s.skipped += 1,
+            RowStatus::Failed => s.failed += 1,
+            RowStatus::NotAttempted => s.not_attempted += 1,
+            RowStatus::Valid => s.valid += 1,
+        }
+        let header = &self.setup.header;
+        let username = r.record.get(header, Column::Username);
+        let email = r.record.get(header, Column::Email);
+
+        let show =
+            !self.setup.quiet || matches!(r.status, RowStatus::Failed | RowStatus::NotAttempted);
+        if show {
+            match self.setup.output {
+                OutputFormat::Text => lines::text(&mut self.out, &r, username, email),
+                OutputFormat::Json => lines::json(&mut self.out, &r, username, email),
+            }
+        }
+        if let Some(w) = &r.warning
+            && self.setup.output == OutputFormat::Text
+        {
+            let who = lines::who(&r, username, email);
+            self.warn(&format!("line {}: {who}: {w}", r.record.line));
+        }
+
+        let mut errors = Vec::new();
+        if let Some(report) = &mut self.setup.report
+            && let Err(e) = report.write(&r, username, email)
+        {
+            errors.push(format!(
+                "cannot write the report {}: {e}",
+                report.path.display()
+            ));
+        }
+        if matches!(r.status, RowStatus::Failed | RowStatus::NotAttempted)
+            && let Some(failed) = &mut self.setup.failed
+            && let Err(e) = failed.write(&r.record)
+        {
+            errors.push(format!(
+                "cannot write the failed-rows file {}: {e}",
+                failed.path.display()
+            ));
+        }
+        if matches!(r.status, RowStatus::Created | RowStatus::Skipped)
+            && !r.from_journal
+            && !self.setup.dry_run
+            && let Some(j) = &mut self.setup.journal
+            && let Err(e) = j.record(r.record.line, username, r.status.as_str())
+        {
+            errors.push(format!(
+                "cannot write the journal {}: {e}",
+                j.path.display()
+            ));
+        }
+        for e in errors {
+            // Say it once per file, not once per row.
+            if !self.io_errors.contains(&e) {
+                self.warn(&e);
+                self.io_errors.push(e);
+            }
+        }
+
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            if self.last_message.elapsed() > Duration::from_millis(100) {
+                bar.set_message(self.summary.counts_line());
+                self.last_message = Instant::now();
+            }
+        }
+    }
+
+    fn warn(&mut self, w: &str) {
+        self.flush_stdout();
+        let line = format!("warning: {w}");
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn flush_stdout(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        let out = &self.out;
+        let write = || {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth more than silence.
+            let _ = stdout.write_all(out).and_then(|_| stdout.flush());
+        };
+        match &self.bar {
+            Some(bar) if self.stdout_is_terminal => bar.suspend(write),
+            _ => write(),
+        }
+        self.out.clear();
+    }
+
+    fn finish(mut self) -> Summary {
+        self.flush_stdout();
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let mut errors = Vec::new();
+        if let Some(report) = self.setup.report.take()
+            && let Err(e) = report.finish()
+        {
+            errors.push(e);
+        }
+        if let Some(failed) = self.setup.failed.take()
+            && let Err(e) = failed.finish()
+        {
+            errors.push(e);
+        }
+        for e in errors {
+            self.warn(&e);
+        }
+        self.summary.elapsed = self.started.elapsed();
+        self.summary
+    }
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {pos} rows  {per_sec}  {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{wide_bar} {pos}/{len}  {per_sec}  ETA {eta}  {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
