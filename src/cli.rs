@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 
-use crate::Options;
 use crate::input::Source;
 use crate::report::OutputFormat;
+use crate::report::Summary;
+use crate::{Error, Options};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -149,6 +150,22 @@ impl Args {
             quiet: self.quiet,
             progress: !self.no_progress && std::io::stderr().is_terminal(),
             env_token: token,
+        }
+    }
+}
+
+/// Prints the closing lines of a run (or its error) on stderr and returns the exit code.
+pub fn conclude(result: &Result<Summary, Error>) -> u8 {
+    match result {
+        Ok(summary) => {
+            for line in summary.closing_lines() {
+                eprintln!("{line}");
+            }
+            crate::exit_code(summary)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
         }
     }
 }

@@ -36,16 +36,5 @@ fn main() -> ExitCode {
     let result = runtime.block_on(xmc_user_importer::run(options, &mut |w| {
         eprintln!("warning: {w}")
     }));
-    match result {
-        Ok(summary) => {
-            for line in summary.closing_lines() {
-                eprintln!("{line}");
-            }
-            ExitCode::from(xmc_user_importer::exit_code(&summary))
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
-        }
-    }
+    ExitCode::from(xmc_user_importer::cli::conclude(&result))
 }

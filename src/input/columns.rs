@@ -155,10 +155,17 @@ impl Header {
                 .take(8)
                 .map(|c| format!("\"{}\"", c.trim_start_matches('\u{feff}').trim()))
                 .collect();
+            let quoted: Vec<String> = missing.iter().map(|m| format!("\"{m}\"")).collect();
+            let what = match quoted.as_slice() {
+                [one] => format!("has no {one} column"),
+                [init @ .., last] => format!(
+                    "is missing the required columns {} and {last}",
+                    init.join(", ")
+                ),
+                [] => String::new(),
+            };
             return Err(HeaderError::Missing(format!(
-                "the header row has no {} column{}{why}; the header row found was: {}{}",
-                missing.join(", no "),
-                if missing.len() > 1 { "s" } else { "" },
+                "the header row {what}{why}; the header row found was: {}{}",
                 found.join(", "),
                 if cells.len() > 8 { ", …" } else { "" }
             )));
@@ -239,14 +246,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("no password column") && e.contains("manual"),
+            e.contains("has no \"password\" column") && e.contains("manual"),
             "{e}"
         );
         assert!(Header::parse(cells("username,email"), PasswordMode::UserChoice).is_ok());
         let e = Header::parse(cells("user,mail"), PasswordMode::Random)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("no username, no email columns"), "{e}");
+        assert!(
+            e.contains("is missing the required columns \"username\" and \"email\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,0 +1,276 @@
+//! The core import, end to end: the real binary against the sandbox over HTTP.
+
+mod support;
+
+use predicates::prelude::*;
+use serde_json::json;
+use support::*;
+
+const ALL_COLUMNS: &str = "username,email,first_name,last_name,group,password,fax_number,salutation,job_title,company_name,address,city,state,country,zip_code,phone_number,mobile_number,language,time_zone";
+
+#[test]
+fn quick_start_row_sends_exactly_the_user_object() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "manual");
+    let csv = ws.write("sample.csv", std::fs::read("examples/sample.csv").unwrap());
+    ws.cmd(&[], &csv)
+        .assert()
+        .success()
+        .stdout("tirion.lannister@westeros.com... Success\n")
+        .stderr(predicate::str::contains(
+            "1 row: 1 created, 0 skipped, 0 failed",
+        ));
+    assert_eq!(
+        sb.post_bodies(),
+        vec![json!({"user": {
+            "username": "tirion", "email": "tirion.lannister@westeros.com", "role": "user",
+            "group_id": 12, "fax_number_type": "enterprise", "language": "fr",
+            "first_name": "Tirion", "last_name": "Lannister", "salutation": "Lord",
+            "job_title": "Hand of the King", "company_name": "House Lannister",
+            "password_setup_type": "force", "password": "Wine&Books-42", "password_confirmation": "Wine&Books-42"
+        }})]
+    );
+    // The two lookups, once each, before the POST; the four headers on every request.
+    let rec = sb.received();
+    let order: Vec<(String, String)> = rec
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("GET".into(), "/enterprises/westeros/groups".into()),
+            ("GET".into(), "/enterprises/westeros/fax_numbers".into()),
+            ("POST".into(), "/enterprises/westeros/users".into())
+        ]
+    );
+    for r in &rec {
+        assert_eq!(r.token.as_deref(), Some(sandbox::TOKEN));
+        assert_eq!(r.content_type.as_deref(), Some("application/json"));
+        assert_eq!(r.accept.as_deref(), Some("application/json"));
+        assert_eq!(
+            r.user_agent.as_deref(),
+            Some(concat!("xmc-user-importer/", env!("CARGO_PKG_VERSION")))
+        );
+    }
+}
+
+#[test]
+fn every_column_maps_to_its_key() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "manual");
+    let csv = ws.write(
+        "all.csv",
+        format!(
+            "{ALL_COLUMNS}\n\
+             jsnow,jon.snow@westeros.com,Jon,Snow,winterfell,Ghost-1234,+15145550101,Lord,Commander,Night's Watch,\"Castle Black, The Wall\",Winterfell,North,Westeros,W-001,+15145550000,+15145559999,De,eastern time (us & canada)\n\
+             arya,arya@westeros.com,,,,Needle-5678,,,,,,,,,,,,,\n"
+        ),
+    );
+    ws.cmd(&["--no-progress"], &csv).assert().success();
+    let bodies = sb.post_bodies();
+    let jon = bodies
+        .iter()
+        .find(|b| b["user"]["username"] == "jsnow")
+        .unwrap();
+    assert_eq!(
+        jon,
+        &json!({"user": {
+            "username": "jsnow", "email": "jon.snow@westeros.com", "role": "user", "group_id": 13,
+            "selected_fax_number": 501, "fax_number_type": "selected", "language": "de",
+            "time_zone": "Eastern Time (US & Canada)", "first_name": "Jon", "last_name": "Snow",
+            "salutation": "Lord", "job_title": "Commander", "company_name": "Night's Watch",
+            "address": "Castle Black, The Wall", "city": "Winterfell", "state": "North", "country": "Westeros",
+            "zip_code": "W-001", "phone_number": "+15145550000", "mobile_number": "+15145559999",
+            "password_setup_type": "force", "password": "Ghost-1234", "password_confirmation": "Ghost-1234"
+        }})
+    );
+    let arya = bodies
+        .iter()
+        .find(|b| b["user"]["username"] == "arya")
+        .unwrap();
+    assert_eq!(
+        arya,
+        &json!({"user": {"username": "arya", "email": "arya@westeros.com", "role": "user", "group_id": 1,
+            "fax_number_type": "enterprise", "password_setup_type": "force",
+            "password": "Needle-5678", "password_confirmation": "Needle-5678"}})
+    );
+}
+
+#[test]
+fn password_modes() {
+    for (mode, setup) in [
+        ("manual", "force"),
+        ("user_choice", "user"),
+        ("random", "auto"),
+    ] {
+        let sb = Sandbox::start(SandboxConfig::default());
+        let ws = Workspace::new(&sb, mode);
+        let csv = ws.write(
+            "u.csv",
+            "username,email,password\nbran,bran@westeros.com,Raven-Eyes-3\n",
+        );
+        ws.cmd(&[], &csv).assert().success();
+        let b = &sb.post_bodies()[0]["user"];
+        assert_eq!(b["password_setup_type"], setup, "{mode}");
+        if mode == "manual" {
+            assert_eq!(b["password"], "Raven-Eyes-3");
+            assert_eq!(b["password_confirmation"], "Raven-Eyes-3");
+        } else {
+            assert!(
+                b.get("password").is_none() && b.get("password_confirmation").is_none(),
+                "{mode}: {b}"
+            );
+        }
+    }
+    // Outside manual mode the password column is not even required.
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    let csv = ws.write("u.csv", "username,email\nbran,bran@westeros.com\n");
+    ws.cmd(&[], &csv).assert().success();
+}
+
+#[test]
+fn a_rejected_row_next_to_an_accepted_one() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "manual");
+    let csv = ws.write(
+        "u.csv",
+        "username,email,password\nsansa,sansa@westeros.com,Lemon-Cakes-1\nrickon,rickon@westeros.com,short\n",
+    );
+    let out = ws
+        .cmd(&["-c", "1"], &csv)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stdout = stdout_of(&out);
+    assert!(
+        stdout.contains("sansa@westeros.com... Success\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "rickon@westeros.com... Failed: password: is too short (minimum is 8 characters)\n"
+        ),
+        "{stdout}"
+    );
+    assert!(stderr_of(&out).contains("2 rows: 1 created, 0 skipped, 1 failed"));
+}
+
+#[test]
+fn five_hundred_users_at_concurrency_twelve() {
+    let sb = Sandbox::start(SandboxConfig {
+        latency: std::time::Duration::from_millis(20),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "user_choice");
+    let csv = ws.write("u.csv", users_csv(500, false));
+    let out = ws
+        .cmd(&["--concurrency", "12", "--rate", "0"], &csv)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = stdout_of(&out);
+    assert_eq!(stdout.lines().count(), 500);
+    for i in 1..=500 {
+        let line = format!("user{i:05}@example.com... Success");
+        assert_eq!(stdout.lines().filter(|l| *l == line).count(), 1, "{line}");
+    }
+    assert_eq!(sb.created().len(), 500);
+    assert_eq!(sb.post_count(), 500);
+    assert!(sb.max_in_flight() <= 12, "{} in flight", sb.max_in_flight());
+    assert!(
+        sb.max_in_flight() >= 6,
+        "the pool was not used: {}",
+        sb.max_in_flight()
+    );
+}
+
+#[test]
+fn rate_limit_holds_in_every_second() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    let csv = ws.write("u.csv", users_csv(200, false));
+    ws.cmd(&["--rate", "50", "--burst", "5", "-c", "16"], &csv)
+        .assert()
+        .success();
+    let times: Vec<f64> = sb
+        .received()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.at.as_secs_f64())
+        .collect();
+    assert_eq!(times.len(), 200);
+    // Every sliding one-second window starting at a request.
+    for (i, t) in times.iter().enumerate() {
+        let n = times[i..].iter().take_while(|u| **u < t + 1.0).count();
+        assert!(n <= 55, "{n} POSTs in the second after {t:.3}s");
+    }
+}
+
+#[test]
+fn wrong_token_exits_2_and_posts_nothing() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    std::fs::write(
+        &ws.config,
+        sb.config_json("random")
+            .replace(sandbox::TOKEN, "wrong-token-123"),
+    )
+    .unwrap();
+    let csv = ws.write("u.csv", users_csv(3, false));
+    ws.cmd(&[], &csv)
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains(
+            "refused the access token (HTTP 401",
+        ))
+        .stderr(predicate::str::contains("Nothing was sent"))
+        .stderr(predicate::str::contains("wrong-token-123").not());
+    assert_eq!(sb.post_count(), 0);
+    // XMC_ACCESS_TOKEN wins over the file.
+    ws.cmd(&[], &csv)
+        .env("XMC_ACCESS_TOKEN", sandbox::TOKEN)
+        .assert()
+        .success();
+    assert_eq!(sb.created().len(), 3);
+}
+
+#[test]
+fn missing_required_columns_exit_2_before_anything_is_sent() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "manual");
+    for (csv, missing) in [
+        (
+            "username,first_name,password\na,b,c\n",
+            "has no \"email\" column",
+        ),
+        (
+            "email,first_name\na@b.co,b\n",
+            "the required columns \"username\" and \"password\"",
+        ),
+        ("username,email\na,a@b.co\n", "has no \"password\" column"),
+    ] {
+        let p = ws.write("m.csv", csv);
+        ws.cmd(&[], &p)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(missing))
+            .stderr(predicate::str::contains("line 1"));
+    }
+    assert!(sb.received().is_empty(), "the portal was contacted");
+}
+
+#[test]
+fn csv_from_standard_input() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    ws.cmd(&[], std::path::Path::new("-"))
+        .write_stdin("username,email\nhodor,hodor@westeros.com\n")
+        .assert()
+        .success()
+        .stdout("hodor@westeros.com... Success\n");
+}

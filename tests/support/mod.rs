@@ -1,0 +1,76 @@
+//! What the integration tests share: the sandbox portal and small helpers.
+#![allow(dead_code)]
+
+pub mod sandbox;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+#[allow(unused_imports)]
+pub use sandbox::{Fault, Sandbox, SandboxConfig};
+
+/// A folder with a config pointing at `sb` and room for CSV files.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Workspace {
+    pub fn new(sb: &Sandbox, mode: &str) -> Workspace {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("config.json");
+        std::fs::write(&config, sb.config_json(mode)).expect("write config");
+        Workspace { dir, config }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, content).expect("write file");
+        p
+    }
+
+    /// The binary with the config and `csv`, after `args`.
+    pub fn cmd(&self, args: &[&str], csv: &Path) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_xmc-user-importer"));
+        c.env_remove("XMC_ACCESS_TOKEN")
+            .env_remove("XMC_CONCURRENCY")
+            .env_remove("XMC_RATE")
+            .env_remove("RUST_LOG")
+            .args(args)
+            .arg(&self.config)
+            .arg(csv)
+            .timeout(std::time::Duration::from_secs(120));
+        c
+    }
+}
+
+/// `n` valid users, `user0001,user0001@example.com,…` with a header for `mode`.
+pub fn users_csv(n: usize, manual: bool) -> String {
+    let mut s = String::from(if manual {
+        "username,email,first_name,password\n"
+    } else {
+        "username,email,first_name\n"
+    });
+    for i in 1..=n {
+        if manual {
+            s.push_str(&format!(
+                "user{i:05},user{i:05}@example.com,User {i},Passw0rd-{i}\n"
+            ));
+        } else {
+            s.push_str(&format!("user{i:05},user{i:05}@example.com,User {i}\n"));
+        }
+    }
+    s
+}
+
+pub fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
