@@ -30,8 +30,9 @@ struct PacerState {
     step: f64,
     /// With `--rate 0`: above this, limiting stops again.
     release_above: f64,
-    sent: u64,
-    sent_mark: (Instant, u64),
+    /// Answers that were not 429, and their count at the last 429 burst.
+    accepted: u64,
+    accepted_mark: (Instant, u64),
 }
 
 const DECREASE: f64 = 0.7;
@@ -62,8 +63,8 @@ impl Pacer {
                 last_raise: now,
                 step: 0.0,
                 release_above: f64::INFINITY,
-                sent: 0,
-                sent_mark: (now, 0),
+                accepted: 0,
+                accepted_mark: (now, 0),
             }),
             started: now,
         }
@@ -73,7 +74,6 @@ impl Pacer {
     pub async fn acquire(&self) {
         let limiter = {
             let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            s.sent += 1;
             self.maybe_raise(&mut s);
             s.limiter.clone()
         };
@@ -93,17 +93,21 @@ impl Pacer {
             s.last_throttle = Some(now);
             return;
         }
-        let current = match s.rate {
-            Some(r) => r,
-            None => {
-                // Unlimited so far: start from the rate actually sent.
-                let (at, count) = s.sent_mark;
-                let secs = now.duration_since(at).as_secs_f64().max(0.05);
-                let measured = (s.sent - count) as f64 / secs;
-                s.release_above = measured * 2.0;
-                measured
-            }
+        // What the portal accepted since the last 429 burst is the best
+        // estimate of what it allows; the first time, that spans the start.
+        let (at, count) = s.accepted_mark;
+        let secs = now.duration_since(at).as_secs_f64();
+        let measured = (secs >= 0.05).then(|| (s.accepted - count) as f64 / secs);
+        let current = match (s.rate, measured) {
+            (Some(r), Some(m)) => r.min(m),
+            (Some(r), None) => r,
+            (None, Some(m)) => m,
+            (None, None) => (s.accepted - count) as f64 / 0.05,
         };
+        if self.max_rate.is_none() && s.release_above.is_infinite() {
+            s.release_above = current * 2.0;
+        }
+        s.accepted_mark = (now, s.accepted);
         let new_rate = (current * DECREASE).max(MIN_RATE);
         if s.step == 0.0 {
             s.step = (self.max_rate.unwrap_or(current) / 20.0).max(0.5);
@@ -138,7 +142,8 @@ impl Pacer {
                 s.rate = None;
                 s.limiter = None;
                 s.last_throttle = None;
-                s.sent_mark = (now, s.sent);
+                s.release_above = f64::INFINITY;
+                s.accepted_mark = (now, s.accepted);
             }
             _ => {
                 s.rate = Some(raised);
@@ -146,6 +151,14 @@ impl Pacer {
             }
         }
         tracing::debug!(rate = ?s.rate, "quiet: speeding up");
+    }
+
+    /// An answer that was not a 429: the portal took the request.
+    pub fn on_accepted(&self) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .accepted += 1;
     }
 
     /// The rate in force now (`None`: unlimited), for diagnostics.
@@ -291,10 +304,17 @@ mod tests {
     async fn unlimited_gets_a_limit_only_after_a_429() {
         let p = Pacer::new(0.0, 1);
         assert_eq!(p.current_rate(), None);
-        for _ in 0..50 {
+        for _ in 0..40 {
             p.acquire().await;
+            p.on_accepted();
+        }
+        {
+            let mut s = p.state.lock().unwrap();
+            s.accepted_mark.0 = Instant::now() - Duration::from_secs(1);
         }
         p.on_throttle();
-        assert!(p.current_rate().is_some());
+        // 40 accepted in the last second: 70% of that.
+        let r = p.current_rate().unwrap();
+        assert!((27.0..=29.0).contains(&r), "{r}");
     }
 }

@@ -271,6 +271,9 @@ async fn send_row(shared: &Shared, body: &bytes::Bytes) -> Sent {
         let attempt = shared.portal.create_user(body.clone()).await;
         tracing::debug!(attempt = attempts, status = ?attempt.status, outcome = ?attempt.outcome, "POST users");
         let http_status = attempt.status;
+        if http_status.is_some_and(|s| s != 429) {
+            shared.pacer.on_accepted();
+        }
         let delay = match attempt.outcome {
             Outcome::Created => {
                 return Sent {

@@ -89,6 +89,9 @@ pub struct SandboxConfig {
     pub seed: u64,
     /// The lookups at start fail this many times with 503 before answering.
     pub lookup_failures: usize,
+    /// `Retry-After` of `Fault::Throttle` answers (default: "1", or an HTTP
+    /// date one second ahead every other time).
+    pub throttle_retry_after: Option<String>,
 }
 
 impl Default for SandboxConfig {
@@ -112,6 +115,7 @@ impl Default for SandboxConfig {
             fax_numbers: vec![(501, "+15145550101".into()), (502, "+442071234567".into())],
             seed: 7,
             lookup_failures: 0,
+            throttle_retry_after: None,
         }
     }
 }
@@ -150,6 +154,8 @@ struct Shared {
     lookups_failed: AtomicUsize,
     window: Mutex<(u64, u32)>,
     rng: Mutex<fastrand::Rng>,
+    /// `cfg.fault_rate`, changeable while running.
+    fault_rate: Mutex<f64>,
     fault_counts: Mutex<HashMap<String, usize>>,
 }
 
@@ -164,6 +170,7 @@ impl Sandbox {
     pub fn start(cfg: SandboxConfig) -> Sandbox {
         let shared = Arc::new(Shared {
             rng: Mutex::new(fastrand::Rng::with_seed(cfg.seed)),
+            fault_rate: Mutex::new(cfg.fault_rate),
             cfg,
             started: Instant::now(),
             users: Mutex::default(),
@@ -260,6 +267,11 @@ impl Sandbox {
             .iter()
             .filter(|r| r.status == status)
             .count()
+    }
+
+    /// Changes the share of POSTs that get a fault (0.0 turns faults off).
+    pub fn set_fault_rate(&self, rate: f64) {
+        *self.shared.fault_rate.lock().unwrap() = rate;
     }
 
     /// How many of each fault were injected.
@@ -458,7 +470,8 @@ async fn create(s: &Shared, rec: &Received, raw: &Bytes) -> (Response, u16) {
     }
     let fault = {
         let mut rng = s.rng.lock().unwrap();
-        if !s.cfg.faults.is_empty() && rng.f64() < s.cfg.fault_rate {
+        let rate = *s.fault_rate.lock().unwrap();
+        if !s.cfg.faults.is_empty() && rng.f64() < rate {
             Some(s.cfg.faults[rng.usize(..s.cfg.faults.len())])
         } else {
             None
@@ -516,7 +529,9 @@ async fn create(s: &Shared, rec: &Received, raw: &Bytes) -> (Response, u16) {
         }
         Some(Fault::Throttle) => {
             let odd = s.posts.load(Ordering::SeqCst) % 2 == 1;
-            let value = if odd {
+            let value = if let Some(v) = &s.cfg.throttle_retry_after {
+                v.clone()
+            } else if odd {
                 httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(1))
             } else {
                 "1".into()

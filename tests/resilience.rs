@@ -1,0 +1,473 @@
+//! Never lose a row, never create a user twice: faults, 429s, re-runs,
+//! revoked tokens, Ctrl-C, kill -9 and resume, secrets, redirects.
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use predicates::prelude::*;
+use support::*;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xmc-user-importer"));
+    c.env_remove("XMC_ACCESS_TOKEN").env_remove("RUST_LOG");
+    c
+}
+
+/// How many POSTs the sandbox received per username.
+fn posts_per_user(sb: &Sandbox) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for b in sb.post_bodies() {
+        *m.entry(b["user"]["username"].as_str().unwrap_or("").to_owned())
+            .or_default() += 1;
+    }
+    m
+}
+
+/// The counts in the summary line: `N rows: A created, B skipped, C failed[, D not attempted]`.
+fn summary_counts(stderr: &str) -> HashMap<String, u64> {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(" rows: "))
+        .unwrap_or_else(|| panic!("no summary in {stderr}"));
+    let mut m = HashMap::new();
+    let (rows, rest) = line.split_once(" rows: ").unwrap();
+    m.insert("rows".to_owned(), rows.replace(',', "").parse().unwrap());
+    let counts = rest.split(" in ").next().unwrap();
+    for part in counts.split(", ") {
+        let (n, what) = part.split_once(' ').unwrap();
+        m.insert(what.to_owned(), n.replace(',', "").parse().unwrap());
+    }
+    m
+}
+
+#[test]
+fn two_thousand_rows_through_every_fault_all_created_once_then_all_skipped() {
+    let sb = Sandbox::start(SandboxConfig {
+        fault_rate: 0.15,
+        faults: Fault::ALL.to_vec(),
+        slow: Duration::from_millis(1500),
+        throttle_retry_after: Some("0".into()),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "manual");
+    let csv = ws.write("u.csv", users_csv(2000, true));
+    let out = ws
+        .cmd(
+            &[
+                "-c",
+                "32",
+                "--rate",
+                "0",
+                "--timeout",
+                "1",
+                "--retries",
+                "8",
+                "--report",
+                "r.csv",
+            ],
+            &csv,
+        )
+        .current_dir(ws.dir.path())
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = stdout_of(&out);
+    assert_eq!(stdout.lines().count(), 2000, "one line per row");
+    let mut seen = std::collections::HashSet::new();
+    for l in stdout.lines() {
+        assert!(l.ends_with("... Success"), "{l}");
+        assert!(seen.insert(l.to_owned()), "reported twice: {l}");
+    }
+    assert_eq!(sb.created().len(), 2000);
+    let counts = sb.fault_counts();
+    for f in Fault::ALL {
+        assert!(
+            counts.get(&format!("{f:?}")).copied().unwrap_or(0) > 0,
+            "{f:?} never injected: {counts:?}"
+        );
+    }
+    let faults: usize = counts.values().sum();
+    assert!(
+        faults * 10 >= sb.post_count(),
+        "{faults} faults in {} POSTs",
+        sb.post_count()
+    );
+    // Rows whose answer was lost after the user was made still count as created.
+    let report = std::fs::read_to_string(ws.path("r.csv")).unwrap();
+    assert!(report.contains("created by an earlier attempt whose answer was lost"));
+    assert_eq!(report.lines().count(), 2001);
+
+    // The same file again (a healthy portal now): nothing new, all skipped, exit 0.
+    // Under faults, a row whose answer is lost and then "already taken" would
+    // count as created, as the spec says: the importer cannot tell.
+    sb.set_fault_rate(0.0);
+    let out = ws
+        .cmd(&["-c", "32", "--rate", "0"], &csv)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = stdout_of(&out);
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.ends_with("... Skipped: already exists"))
+            .count(),
+        2000
+    );
+    assert_eq!(sb.created().len(), 2000);
+    assert!(stderr_of(&out).contains("2,000 rows: 0 created, 2,000 skipped, 0 failed"));
+}
+
+#[test]
+fn a_throttling_portal_is_not_hammered() {
+    let sb = Sandbox::start(SandboxConfig {
+        rate_limit: Some(40),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let rows = 400;
+    let csv = ws.write("u.csv", users_csv(rows, false));
+    ws.cmd(&["-c", "32", "--rate", "0", "-q"], &csv)
+        .assert()
+        .success();
+    assert_eq!(sb.created().len(), rows);
+    let throttled = sb.count_status(429);
+    assert!(throttled < rows, "{throttled} answers 429 for {rows} rows");
+}
+
+#[test]
+fn transient_failures_use_up_retries_then_fail_the_row() {
+    let sb = Sandbox::start(SandboxConfig {
+        fault_rate: 1.0,
+        faults: vec![Fault::BadGatewayHtml],
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let csv = ws.write("u.csv", users_csv(1, false));
+    ws.cmd(&["--retries", "2"], &csv)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("user00001@example.com... Failed: HTTP 502 Bad Gateway (gave up after 3 attempts; it may or may not exist now)"));
+    assert_eq!(sb.post_count(), 3);
+}
+
+#[test]
+fn lookups_at_start_are_retried_and_an_unreachable_portal_exits_2() {
+    let sb = Sandbox::start(SandboxConfig {
+        lookup_failures: 2,
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let csv = ws.write("u.csv", users_csv(2, false));
+    ws.cmd(&[], &csv).assert().success();
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    std::fs::write(
+        &ws.config,
+        sb.config_json("random")
+            .replace(&sb.url(), &format!("http://{closed}")),
+    )
+    .unwrap();
+    ws.cmd(&["--retries", "1"], &csv)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot reach the portal"))
+        .stderr(predicate::str::contains("Nothing was sent"));
+}
+
+#[test]
+fn a_token_revoked_mid_run_stops_sending_and_exits_2() {
+    let sb = Sandbox::start(SandboxConfig {
+        revoke_after: Some(30),
+        latency: Duration::from_millis(5),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let csv = ws.write("u.csv", users_csv(300, false));
+    let out = ws
+        .cmd(&["-c", "4", "--rate", "0", "--failed", "f.csv"], &csv)
+        .current_dir(ws.dir.path())
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stdout = stdout_of(&out);
+    let stderr = stderr_of(&out);
+    assert_eq!(stdout.lines().count(), 300, "every row reported");
+    let c = summary_counts(&stderr);
+    assert_eq!(c["created"], 30);
+    assert_eq!(c["created"] + c["failed"] + c["not attempted"], 300);
+    assert!(c["failed"] <= 4, "only the requests in flight: {c:?}");
+    assert!(
+        sb.post_count() <= 34,
+        "kept sending after a 401: {}",
+        sb.post_count()
+    );
+    assert!(stdout.contains("... Not attempted: not sent: the portal refused the access token"));
+    assert!(stderr.contains("refused the access token in the middle of the run"));
+    let failed = std::fs::read_to_string(ws.path("f.csv")).unwrap();
+    assert_eq!(
+        failed.lines().count(),
+        1 + 270,
+        "header + every row not created"
+    );
+}
+
+#[test]
+fn redirects_are_never_followed() {
+    let elsewhere = Sandbox::start(SandboxConfig::default());
+    let sb = Sandbox::start(SandboxConfig {
+        redirect_to: Some(format!("{}/enterprises/westeros/groups", elsewhere.url())),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let csv = ws.write("u.csv", users_csv(2, false));
+    ws.cmd(&[], &csv)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("redirect (HTTP 302"))
+        .stderr(predicate::str::contains(sandbox::TOKEN).not());
+    assert!(
+        elsewhere.received().is_empty(),
+        "the token travelled to another server"
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_any_output() {
+    let sb = Sandbox::start(SandboxConfig {
+        fault_rate: 0.3,
+        faults: Fault::ALL.to_vec(),
+        slow: Duration::from_millis(1500),
+        throttle_retry_after: Some("0".into()),
+        revoke_after: Some(150),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "manual");
+    // Passwords the portal rejects too (too short) so they sit next to error messages.
+    let mut csv = users_csv(200, true);
+    csv.push_str("shorty,shorty@example.com,Short,S3cr!t\n");
+    let csv = ws.write("u.csv", csv);
+    let out = ws
+        .cmd(
+            &[
+                "-vv",
+                "-c",
+                "8",
+                "--rate",
+                "0",
+                "--timeout",
+                "1",
+                "--report",
+                "r.csv",
+                "--output",
+                "json",
+            ],
+            &csv,
+        )
+        .env("RUST_LOG", "trace")
+        .current_dir(ws.dir.path())
+        .output()
+        .unwrap();
+    let report = std::fs::read_to_string(ws.path("r.csv")).unwrap();
+    let all = format!("{}\n{}\n{}", stdout_of(&out), stderr_of(&out), report);
+    assert!(
+        stderr_of(&out).contains("TRACE") || stderr_of(&out).contains("DEBUG"),
+        "no diagnostics at -vv"
+    );
+    assert!(!all.contains(sandbox::TOKEN), "the token leaked");
+    for i in 1..=200 {
+        assert!(
+            !all.contains(&format!("Passw0rd-{i}\n"))
+                && !all.contains(&format!("Passw0rd-{i},"))
+                && !all.contains(&format!("Passw0rd-{i}\"")),
+            "password {i} leaked"
+        );
+    }
+    assert!(!all.contains("S3cr!t"), "a password leaked");
+}
+
+/// Starts an import of `rows` slow rows in the background.
+fn start_slow_import(ws: &Workspace, csv: &std::path::Path, journal: &str) -> std::process::Child {
+    bin()
+        .args([
+            "-c",
+            "4",
+            "--rate",
+            "0",
+            "--no-progress",
+            "--journal",
+            journal,
+            "--failed",
+            "f.csv",
+            "--report",
+            "r.csv",
+        ])
+        .arg(&ws.config)
+        .arg(csv)
+        .current_dir(ws.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for_posts(sb: &Sandbox, n: usize) {
+    let t = std::time::Instant::now();
+    while sb.post_count() < n {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the import never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ctrl_c_finishes_in_flight_reports_everything_and_resumes_with_the_journal() {
+    let sb = Sandbox::start(SandboxConfig {
+        latency: Duration::from_millis(50),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let rows = 400;
+    let csv = ws.write("u.csv", users_csv(rows, false));
+    let child = start_slow_import(&ws, &csv, "run.journal");
+    wait_for_posts(&sb, 40);
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
+    let stderr = stderr_of(&out);
+    let c = summary_counts(&stderr);
+    assert_eq!(c["rows"], rows as u64, "{stderr}");
+    assert_eq!(
+        c["created"] + c["skipped"] + c["failed"] + c.get("not attempted").copied().unwrap_or(0),
+        rows as u64
+    );
+    assert!(c["not attempted"] > 0, "{stderr}");
+    assert_eq!(c["failed"], 0, "requests in flight were finished: {stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(
+        stdout_of(&out).lines().count(),
+        rows,
+        "every row has its line"
+    );
+    assert_eq!(
+        c["created"] as usize,
+        sb.created().len(),
+        "every created user was reported"
+    );
+    let failed = std::fs::read_to_string(ws.path("f.csv")).unwrap();
+    assert_eq!(failed.lines().count() as u64, 1 + c["not attempted"]);
+    let first_run = posts_per_user(&sb);
+
+    // Resume: the rest is created, nothing confirmed is sent again.
+    let out = start_slow_import(&ws, &csv, "run.journal")
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(sb.created().len(), rows);
+    let both = posts_per_user(&sb);
+    for (user, n) in &both {
+        assert_eq!(
+            *n,
+            1,
+            "{user} was sent {n} times (first run: {:?})",
+            first_run.get(user)
+        );
+    }
+    let c = summary_counts(&stderr_of(&out));
+    assert_eq!(
+        c["skipped"],
+        first_run.len() as u64,
+        "journal rows are skipped"
+    );
+}
+
+#[test]
+fn kill_9_then_resume_sends_no_confirmed_row_again() {
+    let sb = Sandbox::start(SandboxConfig {
+        latency: Duration::from_millis(50),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let rows = 300;
+    let csv = ws.write("u.csv", users_csv(rows, false));
+    let mut child = start_slow_import(&ws, &csv, "run.journal");
+    wait_for_posts(&sb, 60);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let journal = std::fs::read_to_string(ws.path("run.journal")).unwrap();
+    let confirmed: Vec<String> = journal
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split('\t').nth(1).map(str::to_owned))
+        .collect();
+    assert!(
+        confirmed.len() >= 40,
+        "journal has {} rows",
+        confirmed.len()
+    );
+    let before = posts_per_user(&sb);
+
+    let out = start_slow_import(&ws, &csv, "run.journal")
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(sb.created().len(), rows);
+    let after = posts_per_user(&sb);
+    for user in &confirmed {
+        assert_eq!(
+            after[user], before[user],
+            "{user} was sent again after it was confirmed"
+        );
+    }
+    // Rows in flight at the kill (created but not journaled) end as skipped, not twice created.
+    let stdout = stdout_of(&out);
+    assert_eq!(stdout.lines().count(), rows);
+}
+
+#[test]
+fn a_journal_for_another_file_is_refused() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    let a = ws.write("a.csv", users_csv(2, false));
+    let b = ws.write("b.csv", users_csv(3, false));
+    ws.cmd(&["--journal", "j.journal"], &a)
+        .current_dir(ws.dir.path())
+        .assert()
+        .success();
+    ws.cmd(&["--journal", "j.journal"], &b)
+        .current_dir(ws.dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "was written for another import (file=a.csv",
+        ))
+        .stderr(predicate::str::contains("new --journal path"));
+}
+
+#[test]
+fn http_to_another_host_is_refused_before_any_connection() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    std::fs::write(
+        &ws.config,
+        sb.config_json("random")
+            .replace(&sb.url(), "http://portal.example.com"),
+    )
+    .unwrap();
+    let csv = ws.write("u.csv", users_csv(1, false));
+    ws.cmd(&[], &csv)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unencrypted"));
+}
