@@ -311,12 +311,18 @@ impl Reporter {
     }
 }
 
+fn users_per_sec(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = write!(w, "{:.1} users/s", state.per_sec());
+}
+
 fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} {pos} rows  {per_sec}  {msg}")
+    ProgressStyle::with_template("{spinner} {pos} rows  {rate}  {msg}")
+        .map(|s| s.with_key("rate", users_per_sec))
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template("{wide_bar} {pos}/{len}  {per_sec}  ETA {eta}  {msg}")
+    ProgressStyle::with_template("{wide_bar} {pos}/{len}  {rate}  ETA {eta}  {msg}")
+        .map(|s| s.with_key("rate", users_per_sec))
         .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
