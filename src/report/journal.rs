@@ -6,7 +6,7 @@
 //! ```text
 //! # xmc-user-importer journal v1
 //! # for: file=users.csv enterprise=acme endpoint=https://portal.xmedius.com/
-//! 2	tirion	created
+//! 2<TAB>tirion<TAB>created
 //! ```
 //! A row is skipped on resume when both its line and its username (any case)
 //! match an entry, so an edited file never skips the wrong row.

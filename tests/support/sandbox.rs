@@ -603,11 +603,13 @@ fn validate_and_create(s: &Shared, body: &Value) -> (StatusCode, Value) {
     };
     let mut errors: serde_json::Map<String, Value> = serde_json::Map::new();
     let mut add = |field: &str, msg: &str| {
-        errors
+        if let Some(a) = errors
             .entry(field.to_owned())
             .or_insert_with(|| json!([]))
             .as_array_mut()
-            .map(|a| a.push(json!(msg)));
+        {
+            a.push(json!(msg));
+        }
     };
     for key in user.keys() {
         if !USER_KEYS.contains(&key.as_str()) && key != "password_confirmation" {
@@ -648,10 +650,10 @@ fn validate_and_create(s: &Shared, body: &Value) -> (StatusCode, Value) {
                 .is_some_and(|f| s.cfg.fax_numbers.iter().any(|(i, _)| *i == f)) => {}
         _ => add("selected_fax_number", "is invalid"),
     }
-    if let Some(l) = user.get("language") {
-        if !["en", "fr", "de"].contains(&l.as_str().unwrap_or("")) {
-            add("language", "is not included in the list");
-        }
+    if let Some(l) = user.get("language")
+        && !["en", "fr", "de"].contains(&l.as_str().unwrap_or(""))
+    {
+        add("language", "is not included in the list");
     }
     match text("password_setup_type") {
         "force" => {
