@@ -97,8 +97,8 @@ pub enum Error {
     #[error("{0}")]
     Client(#[from] portal::ClientError),
     #[error(
-        "{message}. Nothing was sent. Get a new token from the portal (it needs the Manage users \
-         permission) and put it in the config's \"access_token\" or in XMC_ACCESS_TOKEN"
+        "{message}. Nothing was sent. Put a current token in the config's \"access_token\" or in \
+         XMC_ACCESS_TOKEN"
     )]
     Unauthorized { message: String },
     #[error(

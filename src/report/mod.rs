@@ -127,7 +127,12 @@ struct Reporter {
     started: Instant,
     last_message: Instant,
     io_errors: Vec<String>,
+    /// Per-row warning text → how many rows had it (only the first few are shown).
+    row_warnings: std::collections::HashMap<String, u64>,
 }
+
+/// Rows shown with the same warning before the rest are only counted.
+const SAME_WARNING_SHOWN: u64 = 3;
 
 impl Reporter {
     fn new(setup: ReporterSetup) -> Reporter {
@@ -152,6 +157,7 @@ impl Reporter {
             started: Instant::now(),
             last_message: Instant::now(),
             io_errors: Vec::new(),
+            row_warnings: std::collections::HashMap::new(),
         }
     }
 
@@ -211,8 +217,12 @@ impl Reporter {
         if let Some(w) = &r.warning
             && self.setup.output == OutputFormat::Text
         {
-            let who = lines::who(&r, username, email);
-            self.warn(&format!("line {}: {who}: {w}", r.record.line));
+            let seen = self.row_warnings.entry(w.clone()).or_default();
+            *seen += 1;
+            if *seen <= SAME_WARNING_SHOWN {
+                let who = lines::who(&r, username, email);
+                self.warn(&format!("line {}: {who}: {w}", r.record.line));
+            }
         }
 
         let mut errors = Vec::new();
@@ -289,6 +299,24 @@ impl Reporter {
 
     fn finish(mut self) -> Summary {
         self.flush_stdout();
+        let mut repeated: Vec<(String, u64)> = std::mem::take(&mut self.row_warnings)
+            .into_iter()
+            .filter(|(_, n)| *n > SAME_WARNING_SHOWN)
+            .collect();
+        repeated.sort();
+        for (w, n) in repeated {
+            let more = n - SAME_WARNING_SHOWN;
+            let where_ = if self.setup.report.is_some() {
+                "the report lists each row"
+            } else {
+                "--report lists each row"
+            };
+            self.warn(&format!(
+                "{} more row{} with: {w} ({where_})",
+                summary::thousands(more),
+                if more == 1 { "" } else { "s" }
+            ));
+        }
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
