@@ -210,6 +210,11 @@ async fn import(
     } else {
         let portal = Portal::new(&config, opts.timeout, opts.concurrency)?;
         let dir = fetch_directory(&portal, &opts, &stop).await?;
+        tracing::info!(
+            groups = dir.group_count(),
+            fax_numbers = dir.fax_count(),
+            "enterprise looked up"
+        );
         if dir.group_count() == 0 {
             warn("the enterprise has no groups: every user goes to the default group".into());
         }

@@ -116,7 +116,7 @@ impl Pacer {
         s.limiter = Some(limiter(new_rate, self.burst));
         s.last_throttle = Some(now);
         s.last_raise = now;
-        tracing::debug!(rate = new_rate, "429: slowing down");
+        tracing::info!(rate = format!("{new_rate:.1}/s"), "429: slowing down");
     }
 
     fn maybe_raise(&self, s: &mut PacerState) {

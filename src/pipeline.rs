@@ -198,7 +198,7 @@ pub async fn worker(
             Sent::not_attempted(shared.stop.not_sent_message())
         } else {
             // A bug must not lose the row: a panic becomes a failure of this row.
-            AssertUnwindSafe(send_row(&shared, &job.body))
+            AssertUnwindSafe(send_row(&shared, &job.body, job.record.line))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| Sent {
@@ -243,7 +243,7 @@ impl Sent {
 
 /// Sends one row until it is settled: created, existing, rejected, out of
 /// retries, or stopped.
-async fn send_row(shared: &Shared, body: &bytes::Bytes) -> Sent {
+async fn send_row(shared: &Shared, body: &bytes::Bytes, line: u64) -> Sent {
     let mut attempts = 0u32;
     let mut retries_used = 0u32;
     let mut backoff = Backoff::default();
@@ -269,7 +269,7 @@ async fn send_row(shared: &Shared, body: &bytes::Bytes) -> Sent {
         }
         attempts += 1;
         let attempt = shared.portal.create_user(body.clone()).await;
-        tracing::debug!(attempt = attempts, status = ?attempt.status, outcome = ?attempt.outcome, "POST users");
+        tracing::debug!(line, attempt = attempts, status = ?attempt.status, outcome = ?attempt.outcome, "POST users");
         let http_status = attempt.status;
         if http_status.is_some_and(|s| s != 429) {
             shared.pacer.on_accepted();
@@ -329,7 +329,7 @@ async fn send_row(shared: &Shared, body: &bytes::Bytes) -> Sent {
                 shared.pause.pause_for(retry_after);
                 shared.pacer.on_throttle();
                 last = Some((http_status, "HTTP 429 Too Many Requests".into()));
-                tracing::debug!(?retry_after, "429: every worker pauses");
+                tracing::info!(line, ?retry_after, "429: every worker pauses");
                 Duration::ZERO
             }
             Outcome::Transient { reason, maybe_sent } => {
@@ -354,7 +354,7 @@ async fn send_row(shared: &Shared, body: &bytes::Bytes) -> Sent {
                 }
                 retries_used += 1;
                 let d = backoff.next_delay();
-                tracing::debug!(%reason, wait = ?d, "transient failure: retrying");
+                tracing::info!(line, attempt = attempts, %reason, wait = ?d, "transient failure: retrying");
                 last = Some((http_status, reason));
                 d
             }
