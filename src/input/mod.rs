@@ -4,17 +4,20 @@
 
 pub mod columns;
 pub mod seen;
+mod stream;
 pub mod timezones;
 pub mod validate;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use csv_async::{AsyncReader, AsyncReaderBuilder, ByteRecord};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 pub use columns::{Column, Header};
+use stream::SharedTracker;
 
 use crate::config::{PasswordMode, describe_io_error};
 
@@ -76,8 +79,12 @@ pub enum InputError {
         "CSV file {path} is empty: it needs a header row (username,email,…) and one row per user"
     )]
     Empty { path: String },
-    #[error("CSV file {path}, line 1: {reason}")]
-    Header { path: String, reason: String },
+    #[error("CSV file {path}, line {line}: {reason}")]
+    Header {
+        path: String,
+        line: u64,
+        reason: String,
+    },
     #[error("CSV file {path}, line {line}: cannot read further: {reason}")]
     Read {
         path: String,
@@ -96,9 +103,12 @@ pub struct CsvInput {
     /// True once any record needed Windows-1252 decoding.
     pub saw_windows_1252: bool,
     path: String,
-    /// The spreadsheet row of the next record: records are counted, so a
-    /// newline inside a quoted cell does not shift it.
-    next_line: u64,
+    /// Follows the bytes the parser reads: the spreadsheet row of each record
+    /// (blank lines count, a newline inside a quoted cell does not), and a
+    /// quote never closed.
+    tracker: SharedTracker,
+    /// The row of the last record read.
+    last_line: u64,
     buf: ByteRecord,
 }
 
@@ -139,46 +149,43 @@ impl CsvInput {
     }
 
     pub async fn from_reader(
-        mut raw: BoxRead,
+        raw: BoxRead,
         path: String,
         mode: PasswordMode,
     ) -> Result<(CsvInput, Vec<String>), InputError> {
-        let read_err = |e: std::io::Error| InputError::Read {
-            path: path.clone(),
-            line: 1,
-            reason: e.to_string(),
-        };
-        // Read the first line (or the first 64 KiB) to choose the delimiter.
-        let mut prefix = Vec::with_capacity(4096);
-        let mut chunk = [0u8; 4096];
-        loop {
-            let n = raw.read(&mut chunk).await.map_err(read_err)?;
-            prefix.extend_from_slice(&chunk[..n]);
-            if n == 0 || prefix.contains(&b'\n') || prefix.len() >= SNIFF_LIMIT {
-                break;
-            }
-        }
-        let delimiter = sniff_delimiter(&prefix);
-        let stream: BoxRead = Box::pin(std::io::Cursor::new(prefix).chain(raw));
-        let mut reader = AsyncReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(64 * 1024)
-            .create_reader(stream);
-
-        let mut buf = ByteRecord::new();
-        let got = reader
-            .read_byte_record(&mut buf)
-            .await
-            .map_err(|e| InputError::Read {
+        let (mut reader, delimiter, tracker) =
+            open_stream(raw).await.map_err(|e| InputError::Read {
                 path: path.clone(),
                 line: 1,
                 reason: e.to_string(),
             })?;
-        if !got || (buf.len() == 1 && buf[0].iter().all(|b| b.is_ascii_whitespace() || *b == 0)) {
-            return Err(InputError::Empty { path });
-        }
+
+        // The header is the first row holding anything but spaces.
+        let mut buf = ByteRecord::new();
+        let header_line = loop {
+            let got = reader
+                .read_byte_record(&mut buf)
+                .await
+                .map_err(|e| InputError::Read {
+                    path: path.clone(),
+                    line: 1,
+                    reason: e.to_string(),
+                })?;
+            let line = stream::lock(&tracker).take_row().unwrap_or(1);
+            if !got {
+                return Err(InputError::Empty { path });
+            }
+            if let Some(u) = stream::lock(&tracker).unclosed() {
+                return Err(InputError::Header {
+                    path,
+                    line,
+                    reason: unclosed_reason(u),
+                });
+            }
+            if !is_blank(&buf) {
+                break line;
+            }
+        };
         let mut saw_windows_1252 = false;
         let mut warnings = Vec::new();
         let cells: Vec<String> = buf
@@ -192,15 +199,16 @@ impl CsvInput {
         let (header, header_warnings) =
             Header::parse(cells, mode).map_err(|e| InputError::Header {
                 path: path.clone(),
+                line: header_line,
                 reason: e.to_string(),
             })?;
         if saw_windows_1252 {
-            warnings.push(windows_1252_warning(&path, 1));
+            warnings.push(windows_1252_warning(&path, header_line));
         }
         warnings.extend(
             header_warnings
                 .into_iter()
-                .map(|w| format!("CSV file {path}, line 1: {w}")),
+                .map(|w| format!("CSV file {path}, line {header_line}: {w}")),
         );
         Ok((
             CsvInput {
@@ -209,7 +217,8 @@ impl CsvInput {
                 delimiter,
                 saw_windows_1252,
                 path,
-                next_line: 2,
+                tracker,
+                last_line: header_line,
                 buf,
             },
             warnings,
@@ -224,21 +233,29 @@ impl CsvInput {
                 Err(e) => {
                     return Some(Err(InputError::Read {
                         path: self.path.clone(),
-                        line: self.next_line,
+                        line: self.last_line + 1,
                         reason: e.to_string(),
                     }));
                 }
                 Ok(true) => {}
             }
-            let line = self.next_line;
-            self.next_line += 1;
+            let (line, unclosed) = {
+                let mut t = stream::lock(&self.tracker);
+                (t.take_row().unwrap_or(self.last_line + 1), t.unclosed())
+            };
+            self.last_line = line;
+            // Only the last record can hold a quote still open at the end of
+            // the file: it swallowed every line after it into one cell.
+            if let Some(u) = unclosed {
+                return Some(Err(InputError::Read {
+                    path: self.path.clone(),
+                    line,
+                    reason: unclosed_reason(u),
+                }));
+            }
             // A row holding only delimiters and spaces (a spreadsheet's empty
             // row) is not a user; it still counts as a spreadsheet row.
-            if self
-                .buf
-                .iter()
-                .all(|f| f.iter().all(u8::is_ascii_whitespace))
-            {
+            if is_blank(&self.buf) {
                 continue;
             }
             let mut legacy = false;
@@ -313,18 +330,8 @@ pub fn sniff_delimiter(prefix: &[u8]) -> u8 {
 
 /// Counts the data rows of a file (for the progress bar's total), as the reader would.
 pub async fn count_rows(path: &Path) -> std::io::Result<u64> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut prefix = vec![0u8; 4096];
-    let n = file.read(&mut prefix).await?;
-    prefix.truncate(n);
-    let delimiter = sniff_delimiter(&prefix);
-    let stream = std::io::Cursor::new(prefix).chain(file);
-    let mut reader = AsyncReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(256 * 1024)
-        .create_reader(stream);
+    let file = tokio::fs::File::open(path).await?;
+    let (mut reader, _, _) = open_stream(Box::pin(file)).await?;
     let mut rec = ByteRecord::new();
     let mut n = 0u64;
     while reader
@@ -332,11 +339,69 @@ pub async fn count_rows(path: &Path) -> std::io::Result<u64> {
         .await
         .map_err(std::io::Error::other)?
     {
-        if !rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+        if !is_blank(&rec) {
             n += 1;
         }
     }
     Ok(n.saturating_sub(1))
+}
+
+/// A record of nothing but spaces (and NULs): a spreadsheet's empty row.
+fn is_blank(rec: &ByteRecord) -> bool {
+    rec.iter()
+        .all(|f| f.iter().all(|b| b.is_ascii_whitespace() || *b == 0))
+}
+
+fn unclosed_reason(u: stream::Unclosed) -> String {
+    format!(
+        "a quote (\") opens column {} and is never closed, so the rest of the file ({} more \
+         line{}) would be one cell; close the quote, or remove it",
+        u.column,
+        u.lines,
+        if u.lines == 1 { "" } else { "s" }
+    )
+}
+
+/// The parser over `raw`: UTF-16 transcoded, a UTF-8 byte-order mark
+/// dropped, the delimiter sniffed from the first line, every byte watched.
+async fn open_stream(
+    mut raw: BoxRead,
+) -> std::io::Result<(AsyncReader<BoxRead>, u8, SharedTracker)> {
+    // Read the first line (or the first 64 KiB) to choose the delimiter.
+    let mut prefix = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    let mut transcoded = false;
+    loop {
+        let n = raw.read(&mut chunk).await?;
+        prefix.extend_from_slice(&chunk[..n]);
+        if !transcoded && (prefix.len() >= 2 || n == 0) {
+            transcoded = true;
+            if let Some(enc) = stream::utf16_bom(&prefix) {
+                let rest = std::io::Cursor::new(std::mem::take(&mut prefix)).chain(raw);
+                raw = Box::pin(stream::Utf16ToUtf8::new(rest, enc));
+                continue;
+            }
+        }
+        if n == 0 || prefix.contains(&b'\n') || prefix.len() >= SNIFF_LIMIT {
+            break;
+        }
+    }
+    if prefix.starts_with(b"\xef\xbb\xbf") {
+        prefix.drain(..3);
+    }
+    let delimiter = sniff_delimiter(&prefix);
+    let tracker: SharedTracker = Arc::new(Mutex::new(stream::Tracker::new(delimiter)));
+    let stream: BoxRead = Box::pin(stream::Watch::new(
+        std::io::Cursor::new(prefix).chain(raw),
+        tracker.clone(),
+    ));
+    let reader = AsyncReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(64 * 1024)
+        .create_reader(stream);
+    Ok((reader, delimiter, tracker))
 }
 
 #[cfg(test)]
@@ -380,8 +445,8 @@ mod tests {
         let (h, rows, w) = read_all(data, PasswordMode::Random).await.unwrap();
         assert!(w.is_empty());
         let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
-        // A blank line is skipped by the CSV reader and not counted.
-        assert_eq!(lines, vec![2, 3, 4]);
+        // A blank line is no user, but it is a row in a spreadsheet: it counts.
+        assert_eq!(lines, vec![2, 3, 5]);
         assert_eq!(rows[0].get(&h, Column::Address), "1 Main St\r\nApt 2");
         assert_eq!(rows[2].get(&h, Column::Address), "q\"uote, comma");
     }
@@ -409,5 +474,59 @@ mod tests {
         assert_eq!(rows[0].get(&h, Column::FirstName), "Zoë");
         assert_eq!(rows[0].get(&h, Column::Username), "a");
         assert!(w.iter().any(|w| w.contains("\"E-Mail\"")), "{w:?}");
+    }
+
+    #[tokio::test]
+    async fn bom_before_a_quoted_header_and_blank_lines_before_it() {
+        let data = b"\xef\xbb\xbf\"Username\";\"Email\"\r\n\"a\";\"a@x.io\"\r\n";
+        let (h, rows, w) = read_all(data, PasswordMode::Random).await.unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(rows[0].get(&h, Column::Email), "a@x.io");
+        // Spaces and blank lines above the header are rows of the spreadsheet too.
+        let (_, rows, _) = read_all(b"  \n\nusername,email\nb,b@x.io\n", PasswordMode::Random)
+            .await
+            .unwrap();
+        assert_eq!(rows[0].line, 4);
+        let e = read_all(b" ,\nusername,mail\n", PasswordMode::Random)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("t.csv, line 2: "), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_quote_never_closed_stops_the_reading_at_its_row() {
+        let data = b"username,email,city\na,a@x.io,x\nb,b@x.io,\"Paris\nc,c@x.io,y\n";
+        let (mut input, _) =
+            CsvInput::from_reader(Box::pin(&data[..]), "t.csv".into(), PasswordMode::Random)
+                .await
+                .unwrap();
+        assert_eq!(input.next().await.unwrap().unwrap().record.line, 2);
+        let e = input.next().await.unwrap().err().unwrap().to_string();
+        assert!(
+            e.contains("t.csv, line 3: cannot read further: a quote (\") opens column 3"),
+            "{e}"
+        );
+        assert!(input.next().await.is_none());
+        let e = read_all(b"username,\"email\n", PasswordMode::Random)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("line 1: a quote"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn utf16_is_transcoded() {
+        let mut data = vec![0xff, 0xfe];
+        for u in "username\temail\tfirst_name\r\nzoe\tz@x.io\tZoë\r\n".encode_utf16() {
+            data.extend(u.to_le_bytes());
+        }
+        let data: &'static [u8] = data.leak();
+        let (h, rows, w) = read_all(data, PasswordMode::Random).await.unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(rows[0].get(&h, Column::FirstName), "Zoë");
+        assert_eq!(rows[0].line, 2);
     }
 }
