@@ -268,3 +268,37 @@ fn the_bar_shows_position_and_total_on_a_terminal() {
     assert!(screen.contains("users/s"), "{screen:?}");
     assert!(screen.contains("120 rows: 120 created"), "{screen:?}");
 }
+
+#[test]
+fn a_repeated_warning_is_shown_three_times_then_counted() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    let mut csv = String::from("username,email,group\n");
+    for i in 1..=8 {
+        csv.push_str(&format!("merc{i},merc{i}@westeros.com,Sellswords\n"));
+    }
+    let csv = ws.write("u.csv", csv);
+    let out = ws
+        .cmd(&["-c", "1", "--report", "r.csv"], &csv)
+        .current_dir(ws.dir.path())
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(
+        stderr
+            .matches("group \"Sellswords\" does not exist")
+            .count(),
+        4,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: 5 more rows with: group \"Sellswords\" does not exist in the enterprise; the default group was used (the report lists each row)"),
+        "{stderr}"
+    );
+    let report = std::fs::read_to_string(ws.path("r.csv")).unwrap();
+    assert_eq!(
+        report.matches("Sellswords").count(),
+        8,
+        "every row keeps its warning in the report"
+    );
+}
