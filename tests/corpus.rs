@@ -479,6 +479,8 @@ fn cases() -> Vec<(&'static str, Case)> {
                     "t1@westeros.com... Failed: line 2: time_zone \"Pariss\" is not a time zone the portal knows (did you mean \"Paris\"?)",
                     "t2@westeros.com... Failed: line 3: time_zone \"Mars/Olympus\" is not a time zone",
                     "t3@westeros.com... Success",
+                    // What most systems call it: the suggestion is the Rails name.
+                    "t4@westeros.com... Failed: line 5: time_zone \"America/New_York\" is not a time zone the portal knows (did you mean \"Eastern Time (US & Canada)\"?)",
                 ],
                 created: Some(&["t3"]),
                 check: |sb, _| {

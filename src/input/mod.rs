@@ -305,19 +305,36 @@ fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
 
 /// `,` unless the header line splits on `;` or a tab but not on `,`.
 pub fn sniff_delimiter(prefix: &[u8]) -> u8 {
+    sniff(prefix).0
+}
+
+/// The delimiter, and whether `prefix` holds the whole header line: the first
+/// line with more than spaces and delimiters (the reader skips those).
+fn sniff(prefix: &[u8]) -> (u8, bool) {
     let mut in_quotes = false;
+    let mut content = false;
+    let mut complete = false;
     let (mut commas, mut semis, mut tabs) = (0, 0, 0);
     for &b in prefix {
         match b {
-            b'"' => in_quotes = !in_quotes,
-            b'\n' if !in_quotes => break,
-            b',' if !in_quotes => commas += 1,
-            b';' if !in_quotes => semis += 1,
-            b'\t' if !in_quotes => tabs += 1,
-            _ => {}
+            b'"' => {
+                in_quotes = !in_quotes;
+                content = true;
+            }
+            _ if in_quotes => {}
+            b'\n' | b'\r' if content => {
+                complete = true;
+                break;
+            }
+            b'\n' | b'\r' => (commas, semis, tabs) = (0, 0, 0),
+            b',' => commas += 1,
+            b';' => semis += 1,
+            b'\t' => tabs += 1,
+            b if b.is_ascii_whitespace() || b == 0 => {}
+            _ => content = true,
         }
     }
-    if commas > 0 {
+    let delimiter = if commas > 0 {
         b','
     } else if semis >= tabs && semis > 0 {
         b';'
@@ -325,7 +342,8 @@ pub fn sniff_delimiter(prefix: &[u8]) -> u8 {
         b'\t'
     } else {
         b','
-    }
+    };
+    (delimiter, complete)
 }
 
 /// Counts the data rows of a file (for the progress bar's total), as the reader would.
@@ -382,7 +400,7 @@ async fn open_stream(
                 continue;
             }
         }
-        if n == 0 || prefix.contains(&b'\n') || prefix.len() >= SNIFF_LIMIT {
+        if n == 0 || prefix.len() >= SNIFF_LIMIT || sniff(&prefix).1 {
             break;
         }
     }
@@ -416,6 +434,12 @@ mod tests {
         assert_eq!(sniff_delimiter(b"\"user;name\",email\n"), b',');
         assert_eq!(sniff_delimiter(b"username\n"), b',');
         assert_eq!(sniff_delimiter(b""), b',');
+        // Blank lines, or lines of only delimiters, above the header are skipped.
+        assert_eq!(sniff_delimiter(b"\r\n  \n;;\nusername;email\na,b"), b';');
+        assert_eq!(sniff_delimiter(b"\n\t\nusername\temail\r"), b'\t');
+        // A line may end with a lone CR (old Mac files).
+        assert_eq!(sniff_delimiter(b"username;email\ra,b@c.d"), b';');
+        assert_eq!(sniff(b"\n\nusername;em"), (b';', false));
     }
 
     #[test]

@@ -5,7 +5,6 @@ use super::columns::{Column, Header};
 use super::timezones;
 use super::{Record, seen::SeenTable};
 use crate::config::PasswordMode;
-use crate::suggest::did_you_mean;
 
 /// What validation derives from a row, for the payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +79,7 @@ pub fn validate(header: &Header, rec: &Record, mode: PasswordMode) -> Result<Che
             None => {
                 problems.push(format!(
                     "time_zone \"{tz}\" is not a time zone the portal knows{}; the README lists them",
-                    did_you_mean(tz, timezones::names().iter().copied())
+                    timezones::did_you_mean(tz)
                 ));
                 None
             }
