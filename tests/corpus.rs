@@ -218,6 +218,53 @@ fn cases() -> Vec<(&'static str, Case)> {
                 ..BASE
             },
         ),
+        (
+            "a row longer than any user (a file that is not CSV)",
+            Case {
+                csv: Csv::Bytes("huge.csv", huge_row),
+                code: 2,
+                stderr: &[
+                    "huge.csv, line 3: cannot read further: this row is longer than 1 MiB",
+                    "1 row: 1 created",
+                ],
+                created: Some(&["jon"]),
+                ..BASE
+            },
+        ),
+        (
+            "blank lines and a row of delimiters above a semicolon header",
+            Case {
+                csv: Csv::File("blank_lines_before_header.csv"),
+                code: 1,
+                stdout: &["bad-email... Failed: line 6: email does not appear to be valid"],
+                absent: &["unknown column"],
+                created: Some(&["jon"]),
+                check: |sb, _| assert_eq!(sb.created()[0]["city"], "Castle Black, The Wall"),
+                ..BASE
+            },
+        ),
+        (
+            "old Mac line ends (CR alone)",
+            Case {
+                csv: Csv::File("mac_cr_line_ends.csv"),
+                code: 1,
+                stdout: &["bad-email... Failed: line 4: email does not appear to be valid"],
+                created: Some(&["jon"]),
+                ..BASE
+            },
+        ),
+        (
+            "a required column misspelt",
+            Case {
+                csv: Csv::File("header_typo_email.csv"),
+                code: 2,
+                stderr: &[
+                    "line 1: the header row has no \"email\" column; the column \"E-mail\" may be meant as \"email\": rename it",
+                ],
+                requests: NOTHING,
+                ..BASE
+            },
+        ),
         // ---- Spreadsheet dialects ---------------------------------------
         (
             "UTF-8 BOM and capitalised headers with spaces",
@@ -256,6 +303,19 @@ fn cases() -> Vec<(&'static str, Case)> {
                     assert_eq!(c["jon"]["address"], "Castle Black, The Wall");
                     assert_eq!(c["arya"]["address"], "Braavos; House of Black and White");
                 },
+                ..BASE
+            },
+        ),
+        (
+            "Excel's sep= line",
+            Case {
+                csv: Csv::File("excel_sep_line.csv"),
+                code: 1,
+                // Excel hides that line: the header is row 1.
+                stdout: &["bad-email... Failed: line 3: email does not appear to be valid"],
+                absent: &["unknown column"],
+                created: Some(&["jon"]),
+                check: |sb, _| assert_eq!(sb.created()[0]["city"], "Castle Black, The Wall"),
                 ..BASE
             },
         ),
@@ -798,6 +858,12 @@ fn garbage() -> Vec<u8> {
 fn garbage_rows() -> Vec<u8> {
     let mut v = b"username,email,password\n".to_vec();
     v.extend(noise(42, 2048));
+    v
+}
+
+fn huge_row() -> Vec<u8> {
+    let mut v = b"username,email,password\njon,jon@westeros.com,Ghost-1234\n".to_vec();
+    v.extend(std::iter::repeat_n(b'x', 3 << 20));
     v
 }
 

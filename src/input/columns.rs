@@ -1,7 +1,7 @@
 //! The CSV columns the importer knows, and the header row mapped onto them.
 
 use crate::config::PasswordMode;
-use crate::suggest::did_you_mean;
+use crate::suggest::{closest, did_you_mean};
 
 /// A column of the users CSV, in the order the documentation lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,8 +164,25 @@ impl Header {
                 ),
                 [] => String::new(),
             };
+            // A column that is probably the missing one, misspelt ("E-mail").
+            let hints: Vec<String> = missing
+                .iter()
+                .filter_map(|m| {
+                    let cell = cells
+                        .iter()
+                        .map(|c| c.trim_start_matches('\u{feff}').trim())
+                        .find(|c| {
+                            Column::from_header(c).is_none()
+                                && closest(c, Column::ALL.iter().map(|c| c.name())) == Some(*m)
+                        })?;
+                    Some(format!(
+                        "; the column \"{cell}\" may be meant as \"{m}\": rename it"
+                    ))
+                })
+                .collect();
             return Err(HeaderError::Missing(format!(
-                "the header row {what}{why}; the header row found was: {}{}",
+                "the header row {what}{why}{}; the header row found was: {}{}",
+                hints.concat(),
                 found.join(", "),
                 if cells.len() > 8 { ", …" } else { "" }
             )));
@@ -255,6 +272,13 @@ mod tests {
             .to_string();
         assert!(
             e.contains("is missing the required columns \"username\" and \"email\""),
+            "{e}"
+        );
+        let e = Header::parse(cells("username,E-Mail,password"), PasswordMode::Manual)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("has no \"email\" column; the column \"E-Mail\" may be meant as \"email\": rename it;"),
             "{e}"
         );
     }

@@ -168,7 +168,7 @@ impl CsvInput {
                 .await
                 .map_err(|e| InputError::Read {
                     path: path.clone(),
-                    line: 1,
+                    line: stream::lock(&tracker).oversized().unwrap_or(1),
                     reason: e.to_string(),
                 })?;
             let line = stream::lock(&tracker).take_row().unwrap_or(1);
@@ -231,9 +231,10 @@ impl CsvInput {
             match self.reader.read_byte_record(&mut self.buf).await {
                 Ok(false) => return None,
                 Err(e) => {
+                    let oversized = stream::lock(&self.tracker).oversized();
                     return Some(Err(InputError::Read {
                         path: self.path.clone(),
-                        line: self.last_line + 1,
+                        line: oversized.unwrap_or(self.last_line + 1),
                         reason: e.to_string(),
                     }));
                 }
@@ -364,6 +365,18 @@ pub async fn count_rows(path: &Path) -> std::io::Result<u64> {
     Ok(n.saturating_sub(1))
 }
 
+/// `sep=X` and its line end: the delimiter and the bytes to drop.
+fn excel_sep_line(prefix: &[u8]) -> Option<(u8, usize)> {
+    let rest = prefix.strip_prefix(b"sep=")?;
+    let (&delimiter, after) = rest.split_first()?;
+    let end = match after {
+        [b'\r', b'\n', ..] => 2,
+        [b'\r' | b'\n', ..] => 1,
+        _ => return None,
+    };
+    (delimiter != b'"' && !delimiter.is_ascii_alphanumeric()).then_some((delimiter, 5 + end))
+}
+
 /// A record of nothing but spaces (and NULs): a spreadsheet's empty row.
 fn is_blank(rec: &ByteRecord) -> bool {
     rec.iter()
@@ -407,7 +420,14 @@ async fn open_stream(
     if prefix.starts_with(b"\xef\xbb\xbf") {
         prefix.drain(..3);
     }
-    let delimiter = sniff_delimiter(&prefix);
+    // Excel's `sep=;` first line names the delimiter; Excel does not show it.
+    let delimiter = match excel_sep_line(&prefix) {
+        Some((delimiter, len)) => {
+            prefix.drain(..len);
+            delimiter
+        }
+        None => sniff_delimiter(&prefix),
+    };
     let tracker: SharedTracker = Arc::new(Mutex::new(stream::Tracker::new(delimiter)));
     let stream: BoxRead = Box::pin(stream::Watch::new(
         std::io::Cursor::new(prefix).chain(raw),
@@ -539,6 +559,50 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("line 1: a quote"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn excel_sep_line_names_the_delimiter() {
+        let (h, rows, w) = read_all(
+            b"sep=|\r\nusername|email\r\na|a@x.io\r\n",
+            PasswordMode::Random,
+        )
+        .await
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(rows[0].get(&h, Column::Email), "a@x.io");
+        // Excel does not show that line: the header is row 1.
+        assert_eq!(rows[0].line, 2);
+        assert_eq!(excel_sep_line(b"sep=;\nusername;email"), Some((b';', 6)));
+        assert_eq!(excel_sep_line(b"sep=;;\n"), None);
+        assert_eq!(excel_sep_line(b"sep=a\n"), None);
+    }
+
+    #[tokio::test]
+    async fn a_row_too_long_stops_the_reading() {
+        let mut data = b"username,email\na,a@x.io\nb,\"".to_vec();
+        data.resize(data.len() + (3 << 20), b'x');
+        let data: &'static [u8] = data.leak();
+        let (mut input, _) =
+            CsvInput::from_reader(Box::pin(data), "t.csv".into(), PasswordMode::Random)
+                .await
+                .unwrap();
+        assert_eq!(input.next().await.unwrap().unwrap().record.line, 2);
+        let e = input.next().await.unwrap().err().unwrap().to_string();
+        assert!(
+            e.contains("t.csv, line 3: cannot read further: this row is longer than 1 MiB"),
+            "{e}"
+        );
+        assert!(input.next().await.is_none());
+        let e = read_all(&data[25..], PasswordMode::Random)
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("line 1: cannot read further: this row is longer"),
+            "{e}"
+        );
     }
 
     #[tokio::test]

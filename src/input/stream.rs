@@ -36,6 +36,10 @@ pub struct Unclosed {
     pub lines: u64,
 }
 
+/// No user row is this long: past it, the file is not read further (a quote
+/// never closed, or not a CSV file at all), so memory stays bounded.
+pub const MAX_ROW_BYTES: u64 = 1 << 20;
+
 #[derive(Debug)]
 pub struct Tracker {
     state: State,
@@ -48,6 +52,10 @@ pub struct Tracker {
     quote: Unclosed,
     unclosed: Option<Unclosed>,
     finished: bool,
+    /// The row of the record in progress, and its bytes so far.
+    current: (u64, u64),
+    /// The row of a record longer than [`MAX_ROW_BYTES`].
+    oversized: Option<u64>,
 }
 
 impl Tracker {
@@ -65,6 +73,8 @@ impl Tracker {
             },
             unclosed: None,
             finished: false,
+            current: (0, 0),
+            oversized: None,
         }
     }
 
@@ -72,10 +82,19 @@ impl Tracker {
         for &c in bytes {
             self.step(c);
         }
+        if self.current.1 > MAX_ROW_BYTES && self.oversized.is_none() {
+            self.oversized = Some(self.current.0);
+        }
+    }
+
+    /// The row of a record too long to be a user, once seen.
+    pub fn oversized(&self) -> Option<u64> {
+        self.oversized
     }
 
     fn step(&mut self, c: u8) {
         let term = c == b'\r' || c == b'\n';
+        self.current.1 += 1;
         loop {
             match self.state {
                 State::AfterCr => {
@@ -94,6 +113,7 @@ impl Tracker {
                         }
                     } else {
                         self.starts.push_back(self.row);
+                        self.current = (self.row, 1);
                         self.field = 0;
                         self.state = State::StartField;
                         continue;
@@ -211,6 +231,16 @@ impl<R: AsyncRead + Unpin> AsyncRead for Watch<R> {
             t.feed(new);
         } else if asked {
             t.finish();
+        }
+        if t.oversized().is_some() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "this row is longer than {} MiB, which no user is: is a quote (\") never \
+                     closed, or is this not a CSV file?",
+                    MAX_ROW_BYTES >> 20
+                ),
+            )));
         }
         Poll::Ready(Ok(()))
     }
@@ -334,6 +364,16 @@ mod tests {
         assert_eq!(rows(b',', b"h\n\"a\"\"\"\n").1, None);
         assert_eq!(rows(b',', b"h\n\"a\"").1, None);
         assert!(rows(b',', b"h\n\"a\"\"").1.is_some());
+    }
+
+    #[test]
+    fn notices_a_row_too_long() {
+        let mut t = Tracker::new(b',');
+        t.feed(b"h\nshort\n\"");
+        t.feed(&vec![b'x'; (1 << 20) - 1]);
+        assert_eq!(t.oversized(), None);
+        t.feed(b"x");
+        assert_eq!(t.oversized(), Some(3));
     }
 
     #[tokio::test]
