@@ -350,7 +350,7 @@ fn sniff(prefix: &[u8]) -> (u8, bool) {
 /// Counts the data rows of a file (for the progress bar's total), as the reader would.
 pub async fn count_rows(path: &Path) -> std::io::Result<u64> {
     let file = tokio::fs::File::open(path).await?;
-    let (mut reader, _, _) = open_stream(Box::pin(file)).await?;
+    let (mut reader, _, tracker) = open_stream(Box::pin(file)).await?;
     let mut rec = ByteRecord::new();
     let mut n = 0u64;
     while reader
@@ -358,6 +358,8 @@ pub async fn count_rows(path: &Path) -> std::io::Result<u64> {
         .await
         .map_err(std::io::Error::other)?
     {
+        // Taken, so the rows of records read do not pile up.
+        stream::lock(&tracker).take_row();
         if !is_blank(&rec) {
             n += 1;
         }
