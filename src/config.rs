@@ -115,7 +115,7 @@ impl Config {
             path: path.to_owned(),
             line: e.line(),
             column: e.column(),
-            reason: json_reason(&e),
+            reason: json_reason(&e) + looks_like_csv(text),
         })?;
         let Value::Object(map) = value else {
             return Err(invalid(format!(
@@ -269,6 +269,20 @@ fn quoted_list(names: &[&str]) -> String {
     q.join(", ")
 }
 
+/// A hint when the "config" is in fact the users CSV (the two arguments swapped).
+fn looks_like_csv(text: &str) -> &'static str {
+    let first = text.lines().next().unwrap_or("").to_ascii_lowercase();
+    if !first.trim_start().starts_with(['{', '['])
+        && first.contains("username")
+        && first.contains("email")
+    {
+        ". This looks like the users CSV: the config file comes first, then the CSV \
+         (xmc-user-importer CONFIG CSV)"
+    } else {
+        ""
+    }
+}
+
 /// serde_json's message without its own " at line L column C" suffix.
 fn json_reason(e: &serde_json::Error) -> String {
     let msg = e.to_string();
@@ -359,6 +373,16 @@ mod tests {
         assert!(e.contains("line 3, column 1"), "{e}");
         let e = parse("").unwrap_err().to_string();
         assert!(e.contains("is empty"), "{e}");
+        let e = parse("Username,Email\njon,jon@x.io\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1, column 1: invalid JSON"), "{e}");
+        assert!(
+            e.contains("looks like the users CSV: the config file comes first"),
+            "{e}"
+        );
+        let e = parse("{\"username,email\"").unwrap_err().to_string();
+        assert!(!e.contains("users CSV"), "{e}");
         let e = parse("[1]").unwrap_err().to_string();
         assert!(e.contains("a list"), "{e}");
         let e = parse(

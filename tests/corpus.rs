@@ -21,6 +21,8 @@ enum Csv {
     File(&'static str),
     /// Bytes made by the test (binary content), written under this name.
     Bytes(&'static str, fn() -> Vec<u8>),
+    /// Bytes made by the test, on standard input (`-`).
+    Stdin(fn() -> Vec<u8>),
 }
 
 /// Which config the run gets.
@@ -265,6 +267,17 @@ fn cases() -> Vec<(&'static str, Case)> {
                 ..BASE
             },
         ),
+        (
+            "JSON lines carry the spreadsheet line too",
+            Case {
+                csv: Csv::File("blank_lines.csv"),
+                args: &["--output", "json"],
+                code: 1,
+                stdout: &[r#"{"line":7,"username":"bad","email":"bad-email","status":"failed""#],
+                lines: Some(3),
+                ..BASE
+            },
+        ),
         // ---- Spreadsheet dialects ---------------------------------------
         (
             "UTF-8 BOM and capitalised headers with spaces",
@@ -348,6 +361,21 @@ fn cases() -> Vec<(&'static str, Case)> {
                     assert_eq!(c["jose"]["job_title"], "Señor €uro");
                     let err = stderr_of(out);
                     assert_eq!(err.matches("Windows-1252").count(), 1, "{err}");
+                },
+                ..BASE
+            },
+        ),
+        (
+            "Windows-1252 on standard input",
+            Case {
+                csv: Csv::Stdin(windows_1252),
+                stderr: &[
+                    "standard input, line 2: the file is not UTF-8; reading it as Windows-1252",
+                ],
+                created: Some(&["zoe", "francois", "jose"]),
+                check: |sb, out| {
+                    assert_eq!(created_by_username(sb)["francois"]["last_name"], "Bérubé");
+                    assert_eq!(stderr_of(out).matches("Windows-1252").count(), 1);
                 },
                 ..BASE
             },
@@ -563,6 +591,20 @@ fn cases() -> Vec<(&'static str, Case)> {
             },
         ),
         (
+            "config and CSV swapped on the command line",
+            Case {
+                config: Cfg::File("crlf.csv"),
+                csv: Csv::File("config_bom_crlf.json"),
+                code: 2,
+                stderr: &[
+                    "config.json, line 1, column 1: invalid JSON",
+                    "looks like the users CSV: the config file comes first",
+                ],
+                requests: NOTHING,
+                ..BASE
+            },
+        ),
+        (
             "config: unknown password_setup_mode",
             Case {
                 config: Cfg::File("config_bad_mode.json"),
@@ -705,13 +747,21 @@ fn run_case(name: &str, case: &Case) -> Vec<String> {
             ws.config = d;
         }
     }
-    let csv: PathBuf = match case.csv {
-        Csv::File(f) => ws.write(f, std::fs::read(Path::new(CORPUS).join(f)).expect(f)),
-        Csv::Bytes(f, make) => ws.write(f, make()),
+    let (csv, stdin): (PathBuf, Vec<u8>) = match case.csv {
+        Csv::File(f) => (
+            ws.write(f, std::fs::read(Path::new(CORPUS).join(f)).expect(f)),
+            Vec::new(),
+        ),
+        Csv::Bytes(f, make) => (ws.write(f, make()), Vec::new()),
+        Csv::Stdin(make) => (PathBuf::from("-"), make()),
     };
     let mut args = vec!["--no-progress", "--rate", "0"];
     args.extend_from_slice(case.args);
-    let out = ws.cmd(&args, &csv).output().expect("run the binary");
+    let out = ws
+        .cmd(&args, &csv)
+        .write_stdin(stdin)
+        .output()
+        .expect("run the binary");
     let (stdout, stderr) = (stdout_of(&out), stderr_of(&out));
 
     let mut bad = Vec::new();
