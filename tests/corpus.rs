@@ -391,6 +391,16 @@ fn cases() -> Vec<(&'static str, Case)> {
             },
         ),
         (
+            "UTF-16 big-endian without a byte-order mark",
+            Case {
+                csv: Csv::Bytes("utf16be.txt", utf16_be_bare),
+                absent: &["Windows-1252", "warning"],
+                created: Some(&["zoe"]),
+                check: |sb, _| assert_eq!(sb.created()[0]["first_name"], "Zoë"),
+                ..BASE
+            },
+        ),
+        (
             "CRLF line ends",
             Case {
                 csv: Csv::File("crlf.csv"),
@@ -1190,4 +1200,9 @@ fn strict_fails_unknown_groups_and_fax_numbers() {
     assert!(stdout.contains("jon@westeros.com... Success"), "{stdout}");
     assert_eq!(sb.post_count(), 1);
     assert!(!stderr.contains("Dragonstone"), "{stderr}");
+}
+
+fn utf16_be_bare() -> Vec<u8> {
+    let text = "username,email,password,first_name\nzoe,zoe@westeros.com,Password-1,Zoë\n";
+    text.encode_utf16().flat_map(u16::to_be_bytes).collect()
 }

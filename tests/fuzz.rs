@@ -261,6 +261,8 @@ enum Encoding {
     Windows1252,
     Utf16Le,
     Utf16Be,
+    /// Without a byte-order mark.
+    Utf16LeBare,
 }
 
 #[derive(Debug, Clone)]
@@ -353,6 +355,7 @@ fn shape() -> impl Strategy<Value = Shape> {
         Encoding::Windows1252,
         Encoding::Utf16Le,
         Encoding::Utf16Be,
+        Encoding::Utf16LeBare,
     ]);
     let columns = (
         prop::sample::subsequence(NAMES.to_vec(), 0..=NAMES.len()),
@@ -491,6 +494,7 @@ impl Shape {
                 .into_iter()
                 .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
                 .collect(),
+            Encoding::Utf16LeBare => text.encode_utf16().flat_map(u16::to_le_bytes).collect(),
         }
     }
 

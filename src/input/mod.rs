@@ -407,9 +407,9 @@ async fn open_stream(
     loop {
         let n = raw.read(&mut chunk).await?;
         prefix.extend_from_slice(&chunk[..n]);
-        if !transcoded && (prefix.len() >= 2 || n == 0) {
+        if !transcoded && (prefix.len() >= 4 || n == 0) {
             transcoded = true;
-            if let Some(enc) = stream::utf16_bom(&prefix) {
+            if let Some(enc) = stream::utf16(&prefix) {
                 let rest = std::io::Cursor::new(std::mem::take(&mut prefix)).chain(raw);
                 raw = Box::pin(stream::Utf16ToUtf8::new(rest, enc));
                 continue;

@@ -246,11 +246,15 @@ impl<R: AsyncRead + Unpin> AsyncRead for Watch<R> {
     }
 }
 
-/// The encoding a byte-order mark at the start of `prefix` announces, when it is UTF-16.
-pub fn utf16_bom(prefix: &[u8]) -> Option<&'static Encoding> {
+/// UTF-16, when the file starts with its byte-order mark, or, without one,
+/// with two text characters that have a zero byte each (`u\0s\0`): no
+/// UTF-8 or Windows-1252 CSV does.
+pub fn utf16(prefix: &[u8]) -> Option<&'static Encoding> {
     match prefix {
         [0xff, 0xfe, ..] => Some(encoding_rs::UTF_16LE),
         [0xfe, 0xff, ..] => Some(encoding_rs::UTF_16BE),
+        [a, 0, b, 0, ..] if *a != 0 && *b != 0 => Some(encoding_rs::UTF_16LE),
+        [0, a, 0, b, ..] if *a != 0 && *b != 0 => Some(encoding_rs::UTF_16BE),
         _ => None,
     }
 }
@@ -379,7 +383,12 @@ mod tests {
     #[tokio::test]
     async fn transcodes_utf16() {
         use tokio::io::AsyncReadExt;
-        for (bom, enc) in [([0xff, 0xfe], true), ([0xfe, 0xff], false)] {
+        for (bom, enc) in [
+            (&[0xff, 0xfe][..], true),
+            (&[0xfe, 0xff], false),
+            (&[], true),
+            (&[], false),
+        ] {
             let mut bytes = bom.to_vec();
             for u in "username\tZoë €\r\n".encode_utf16() {
                 bytes.extend(if enc {
@@ -388,11 +397,15 @@ mod tests {
                     u.to_be_bytes()
                 });
             }
-            let encoding = utf16_bom(&bytes).unwrap();
+            let encoding = utf16(&bytes).unwrap();
             let mut r = Utf16ToUtf8::new(&bytes[..], encoding);
             let mut s = String::new();
             r.read_to_string(&mut s).await.unwrap();
             assert_eq!(s, "username\tZoë €\r\n");
         }
+        assert_eq!(utf16(b"us"), None);
+        assert_eq!(utf16(b"u\0"), None);
+        assert_eq!(utf16(b"user"), None);
+        assert_eq!(utf16(b"\0\0\0\0"), None);
     }
 }
