@@ -23,6 +23,10 @@ enum Csv {
     Bytes(&'static str, fn() -> Vec<u8>),
     /// Bytes made by the test, on standard input (`-`).
     Stdin(fn() -> Vec<u8>),
+    /// A path where nothing exists.
+    Missing,
+    /// A path that is a directory.
+    Directory,
 }
 
 /// Which config the run gets.
@@ -89,6 +93,26 @@ fn cases() -> Vec<(&'static str, Case)> {
                 code: 2,
                 stderr: &["empty.csv is empty", "header row"],
                 lines: Some(0),
+                requests: NOTHING,
+                ..BASE
+            },
+        ),
+        (
+            "CSV file missing",
+            Case {
+                csv: Csv::Missing,
+                code: 2,
+                stderr: &["no-such-users.csv does not exist"],
+                requests: NOTHING,
+                ..BASE
+            },
+        ),
+        (
+            "CSV path is a directory",
+            Case {
+                csv: Csv::Directory,
+                code: 2,
+                stderr: &["users.d is a directory"],
                 requests: NOTHING,
                 ..BASE
             },
@@ -764,6 +788,11 @@ fn run_case(name: &str, case: &Case) -> Vec<String> {
         ),
         Csv::Bytes(f, make) => (ws.write(f, make()), Vec::new()),
         Csv::Stdin(make) => (PathBuf::from("-"), make()),
+        Csv::Missing => (ws.path("no-such-users.csv"), Vec::new()),
+        Csv::Directory => {
+            std::fs::create_dir(ws.path("users.d")).unwrap();
+            (ws.path("users.d"), Vec::new())
+        }
     };
     let mut args = vec!["--no-progress", "--rate", "0"];
     args.extend_from_slice(case.args);
