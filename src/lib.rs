@@ -351,8 +351,9 @@ fn canonical(p: &Path) -> PathBuf {
 async fn fetch_directory(portal: &Portal, opts: &Options, stop: &Stop) -> Result<Directory, Error> {
     let groups = fetch(portal, opts, stop, "groups").await?;
     let fax = fetch(portal, opts, stop, "fax numbers").await?;
+    // Only the groups answer can be incomplete (it must name a default group).
     Directory::from_answers(&groups, &fax).map_err(|reason| Error::Lookup {
-        url: portal.users_url().to_string(),
+        url: portal.groups_url().to_string(),
         what: "groups",
         reason,
     })
@@ -377,10 +378,12 @@ async fn fetch(
                 if what == "groups" { portal.get_groups().await } else { portal.get_fax_numbers().await }
             } => a,
         };
-        let url = portal
-            .users_url()
-            .to_string()
-            .replace("/users", &format!("/{}", what.replace(' ', "_")));
+        let url = if what == "groups" {
+            portal.groups_url()
+        } else {
+            portal.fax_numbers_url()
+        }
+        .to_string();
         let wait = match attempt.outcome {
             Outcome::Created => return Ok(attempt.data.unwrap_or_default()),
             Outcome::Unauthorized { message } => return Err(Error::Unauthorized { message }),

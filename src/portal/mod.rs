@@ -93,6 +93,14 @@ impl Portal {
         &self.users
     }
 
+    pub fn groups_url(&self) -> &Url {
+        &self.groups
+    }
+
+    pub fn fax_numbers_url(&self) -> &Url {
+        &self.fax_numbers
+    }
+
     pub async fn get_groups(&self) -> Attempt {
         self.send(self.http.get(self.groups.clone())).await
     }
