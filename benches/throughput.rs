@@ -1,1 +1,337 @@
-fn main() {}
+//! `cargo bench` (`-- --quick` for a small grid in under a minute): the real
+//! release binary against the sandbox portal over a grid of latency ×
+//! concurrency × rate. For each point: users/s achieved against the ceiling
+//! `min(concurrency / latency, rate)`, the client's CPU time per 1,000 users
+//! and its peak memory (from `wait4`, so the sandbox's own work is not
+//! counted). Then the rate accuracy over 10 s, a 1,000,000-row dry run's
+//! memory, and the sequential tool's behaviour side by side.
+
+#[path = "../tests/support/sandbox.rs"]
+mod sandbox;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sandbox::{Sandbox, SandboxConfig};
+
+const BIN: &str = env!("CARGO_BIN_EXE_xmc-user-importer");
+
+struct Measured {
+    wall: f64,
+    cpu: f64,
+    max_rss_mb: f64,
+    code: i32,
+}
+
+/// Runs the binary and measures it with `wait4`.
+#[allow(clippy::zombie_processes)] // reaped by wait4 below
+fn run(args: &[String], config: &Path, csv: &Path) -> Measured {
+    let started = Instant::now();
+    let child = Command::new(BIN)
+        .args(args)
+        .arg(config)
+        .arg(csv)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the importer");
+    // ru_maxrss from wait4 also counts this process's image (inherited at
+    // fork), so the child's own high-water mark is sampled from /proc.
+    let pid = child.id();
+    let sampler = std::thread::spawn(move || {
+        let mut peak_kb = 0u64;
+        while let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            let Some(kb) = status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+            else {
+                break; // exited (a zombie has no memory lines)
+            };
+            peak_kb = peak_kb.max(kb);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        peak_kb
+    });
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child; status and usage are valid pointers.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert!(pid > 0, "wait4 failed");
+    let peak_kb = sampler.join().unwrap_or(0);
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Measured {
+        wall: started.elapsed().as_secs_f64(),
+        cpu: secs(usage.ru_utime) + secs(usage.ru_stime),
+        max_rss_mb: peak_kb as f64 / 1024.0,
+        code: if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        },
+    }
+}
+
+fn write_users(path: &Path, n: usize) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create CSV"));
+    writeln!(f, "username,email,first_name").unwrap();
+    for i in 0..n {
+        writeln!(f, "bench{i:07},bench{i:07}@example.com,Bench {i}").unwrap();
+    }
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn files(&self, sb: &Sandbox, users: usize) -> (PathBuf, PathBuf) {
+        let config = self.dir.path().join("config.json");
+        std::fs::write(&config, sb.config_json("random")).unwrap();
+        let csv = self.dir.path().join(format!("users-{users}.csv"));
+        if !csv.exists() {
+            write_users(&csv, users);
+        }
+        (config, csv)
+    }
+}
+
+/// The sandbox's mean time from arrival to answer, in seconds.
+fn service_time(sb: &Sandbox) -> f64 {
+    let took: Vec<f64> = sb
+        .received()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.took.as_secs_f64())
+        .collect();
+    took.iter().sum::<f64>() / took.len().max(1) as f64
+}
+
+/// POSTs per second at the sandbox, from the first arrival to the last.
+fn arrival_rate(sb: &Sandbox) -> f64 {
+    let at: Vec<f64> = sb
+        .received()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.at.as_secs_f64())
+        .collect();
+    match (at.first(), at.last()) {
+        (Some(a), Some(b)) if b > a => (at.len() - 1) as f64 / (b - a),
+        _ => 0.0,
+    }
+}
+
+fn flags(concurrency: u32, rate: f64) -> Vec<String> {
+    vec![
+        "--no-progress".into(),
+        "-q".into(),
+        "-c".into(),
+        concurrency.to_string(),
+        "-r".into(),
+        rate.to_string(),
+    ]
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let env = Env {
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let (latencies, concurrencies, max_users): (&[u64], &[u32], usize) = if quick {
+        (&[0, 20], &[1, 32], 3_000)
+    } else {
+        (&[0, 20, 100], &[1, 8, 32, 128], 20_000)
+    };
+    let rates = [0.0, 100.0];
+    let target_secs = if quick { 1.5 } else { 2.5 };
+
+    println!(
+        "xmc-user-importer throughput ({} grid; {} cores)",
+        if quick { "quick" } else { "full" },
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "{:>7} {:>5} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9} {:>7} {:>11} {:>8}",
+        "latency",
+        "conc",
+        "rate",
+        "users",
+        "secs",
+        "served ms",
+        "users/s",
+        "ceiling",
+        "%ceil",
+        "cpu ms/1k",
+        "rss MB"
+    );
+    let mut misses = Vec::new();
+    for &latency in latencies {
+        for &c in concurrencies {
+            for &rate in &rates {
+                let by_latency = if latency == 0 {
+                    f64::INFINITY
+                } else {
+                    c as f64 * 1000.0 / latency as f64
+                };
+                let ceiling = if rate > 0.0 {
+                    by_latency.min(rate)
+                } else {
+                    by_latency
+                };
+                let users = if ceiling.is_finite() {
+                    ((ceiling * target_secs) as usize).clamp(20, max_users)
+                } else {
+                    max_users
+                };
+                let sb = Sandbox::start(SandboxConfig {
+                    latency: Duration::from_millis(latency),
+                    ..Default::default()
+                });
+                let (config, csv) = env.files(&sb, users);
+                let m = run(&flags(c, rate), &config, &csv);
+                assert_eq!(
+                    m.code, 0,
+                    "the import failed at {latency} ms, -c {c}, -r {rate}"
+                );
+                let achieved = arrival_rate(&sb);
+                // The ceiling the client can reach is set by how long the
+                // portal really takes (a 20 ms sleep answers in ~20.6 ms).
+                let served = service_time(&sb);
+                let ceiling = if latency == 0 {
+                    ceiling
+                } else {
+                    let by_service = c as f64 / served;
+                    if rate > 0.0 {
+                        by_service.min(rate)
+                    } else {
+                        by_service
+                    }
+                };
+                let pct = if ceiling.is_finite() {
+                    achieved / ceiling * 100.0
+                } else {
+                    f64::NAN
+                };
+                let ceiling_text = if ceiling.is_finite() {
+                    format!("{ceiling:.0}")
+                } else {
+                    "cpu".into()
+                };
+                let mark = if ceiling.is_finite() && ceiling <= 2000.0 && pct < 95.0 {
+                    misses.push(format!("{latency} ms, -c {c}, -r {rate}: {pct:.1}%"));
+                    " <95%"
+                } else {
+                    ""
+                };
+                println!(
+                    "{:>5}ms {:>5} {:>7} {:>7} {:>7.2} {:>9.2} {:>9.1} {:>9} {:>6.1}% {:>11.1} {:>8.1}{mark}",
+                    latency,
+                    c,
+                    if rate > 0.0 {
+                        format!("{rate}")
+                    } else {
+                        "unlim".into()
+                    },
+                    users,
+                    m.wall,
+                    served * 1e3,
+                    achieved,
+                    ceiling_text,
+                    pct,
+                    m.cpu / users as f64 * 1e6,
+                    m.max_rss_mb,
+                );
+            }
+        }
+    }
+
+    // The rate held over a 10 s window, and never more than rate + burst in any second.
+    let (rate, secs) = (100.0, if quick { 3.0 } else { 10.0 });
+    let sb = Sandbox::start(SandboxConfig::default());
+    let users = (rate * (secs + 0.5)) as usize;
+    let (config, csv) = env.files(&sb, users);
+    run(&flags(32, rate), &config, &csv);
+    let at: Vec<f64> = sb
+        .received()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.at.as_secs_f64())
+        .collect();
+    let first = at.first().copied().unwrap_or(0.0);
+    let in_window = at.iter().filter(|t| **t < first + secs).count();
+    let max_1s = (0..at.len())
+        .map(|i| at[i..].iter().take_while(|t| **t < at[i] + 1.0).count())
+        .max()
+        .unwrap_or(0);
+    let window_rate = in_window as f64 / secs;
+    println!(
+        "\nrate accuracy: --rate {rate} -c 32 over {secs} s: {window_rate:.1}/s ({:+.2}%); busiest 1 s window: {max_1s} POSTs (limit {})",
+        (window_rate / rate - 1.0) * 100.0,
+        rate as usize + 1
+    );
+
+    // Memory: a large file, validated offline.
+    let rows = if quick { 100_000 } else { 1_000_000 };
+    let big = env.dir.path().join("big.csv");
+    write_users(&big, rows);
+    let config = env.dir.path().join("offline.json");
+    std::fs::write(
+        &config,
+        r#"{"endpoint":"http://127.0.0.1:9","enterprise_account":"bench","access_token":"x","password_setup_mode":"random"}"#,
+    )
+    .unwrap();
+    let m = run(
+        &["--dry-run".into(), "--offline".into(), "-q".into()],
+        &config,
+        &big,
+    );
+    println!(
+        "dry run --offline of {rows} rows: {:.2} s ({:.0} rows/s), peak RSS {:.1} MB, cpu {:.3} ms/row",
+        m.wall,
+        rows as f64 / m.wall,
+        m.max_rss_mb,
+        m.cpu / rows as f64 * 1e3
+    );
+
+    // Side by side: the original tool's one-at-a-time behaviour against the defaults and a wide pool.
+    let users = if quick { 200 } else { 2000 };
+    println!("\n{users} users at 20 ms latency:");
+    let mut sequential = 0.0;
+    for (label, args) in [
+        (
+            "--concurrency 1 --rate 0 (sequential, like the old script)",
+            vec!["-c", "1", "-r", "0"],
+        ),
+        ("defaults (--concurrency 8 --rate 10)", vec![]),
+        ("--concurrency 32 --rate 0", vec!["-c", "32", "-r", "0"]),
+    ] {
+        let sb = Sandbox::start(SandboxConfig {
+            latency: Duration::from_millis(20),
+            ..Default::default()
+        });
+        let (config, csv) = env.files(&sb, users);
+        let mut all: Vec<String> = vec!["--no-progress".into(), "-q".into()];
+        all.extend(args.iter().map(|s| s.to_string()));
+        let m = run(&all, &config, &csv);
+        if sequential == 0.0 {
+            sequential = m.wall;
+        }
+        println!(
+            "  {label:<58} {:>7.2} s  {:>7.1} users/s  x{:.1}",
+            m.wall,
+            users as f64 / m.wall,
+            sequential / m.wall
+        );
+    }
+
+    if misses.is_empty() {
+        println!("\nevery grid point with a ceiling up to 2,000/s reached at least 95% of it");
+    } else {
+        println!("\nunder 95% of the ceiling: {}", misses.join("; "));
+    }
+}

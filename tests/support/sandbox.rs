@@ -134,6 +134,8 @@ pub struct Received {
     pub at: Duration,
     /// The answer's status (0: the connection was dropped).
     pub status: u16,
+    /// From arrival to answer: the portal's own latency.
+    pub took: Duration,
 }
 
 #[derive(Default)]
@@ -349,12 +351,14 @@ async fn handle(
         body: serde_json::from_slice(&body).ok(),
         at,
         status: 0,
+        took: Duration::ZERO,
     };
     if !s.cfg.latency.is_zero() {
         tokio::time::sleep(s.cfg.latency).await;
     }
     let (resp, status) = answer(&s, &method, uri.path(), &rec, &body).await;
     rec.status = status;
+    rec.took = s.started.elapsed() - at;
     s.received.lock().unwrap().push(rec);
     resp
 }
