@@ -112,17 +112,20 @@ fn service_time(sb: &Sandbox) -> f64 {
     took.iter().sum::<f64>() / took.len().max(1) as f64
 }
 
-/// POSTs per second at the sandbox, from the first arrival to the last.
+/// Users per second at the sandbox: POSTs from the first arrival to the last answer.
 fn arrival_rate(sb: &Sandbox) -> f64 {
-    let at: Vec<f64> = sb
+    let posts: Vec<(f64, f64)> = sb
         .received()
         .iter()
         .filter(|r| r.method == "POST")
-        .map(|r| r.at.as_secs_f64())
+        .map(|r| (r.at.as_secs_f64(), (r.at + r.took).as_secs_f64()))
         .collect();
-    match (at.first(), at.last()) {
-        (Some(a), Some(b)) if b > a => (at.len() - 1) as f64 / (b - a),
-        _ => 0.0,
+    let first = posts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let last = posts.iter().map(|p| p.1).fold(0.0, f64::max);
+    if last > first {
+        posts.len() as f64 / (last - first)
+    } else {
+        0.0
     }
 }
 
