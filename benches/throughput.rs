@@ -151,7 +151,7 @@ fn main() {
         (&[0, 20, 100], &[1, 8, 32, 128], 20_000)
     };
     let rates = [0.0, 100.0];
-    let target_secs = if quick { 1.5 } else { 2.5 };
+    let target_secs = if quick { 1.5 } else { 4.0 };
 
     println!(
         "xmc-user-importer throughput ({} grid; {} cores)",
