@@ -285,27 +285,13 @@ struct Shape {
     bare_quotes: bool,
 }
 
-const NAMES: [&str; 19] = [
-    "username",
-    "email",
-    "first_name",
-    "last_name",
-    "group",
-    "password",
-    "fax_number",
-    "salutation",
-    "job_title",
-    "company_name",
-    "address",
-    "city",
-    "state",
-    "country",
-    "zip_code",
-    "phone_number",
-    "mobile_number",
-    "language",
-    "time_zone",
-];
+/// The known column names, as the importer spells them.
+fn names() -> Vec<&'static str> {
+    xmc_user_importer::input::Column::ALL
+        .iter()
+        .map(|c| c.name())
+        .collect()
+}
 
 /// A cell's text. Windows-1252 files only get characters of that code page
 /// whose bytes cannot be read as UTF-8 (so the file is unambiguous).
@@ -358,12 +344,12 @@ fn shape() -> impl Strategy<Value = Shape> {
         Encoding::Utf16LeBare,
     ]);
     let columns = (
-        prop::sample::subsequence(NAMES.to_vec(), 0..=NAMES.len()),
+        prop::sample::subsequence(names(), 0..=names().len()),
         prop::collection::vec(
             prop::sample::select(vec!["frist_name", "Department", "", "e-mail", "Notes"]),
             0..3,
         ),
-        prop::collection::vec(any::<u8>(), NAMES.len() + 3),
+        prop::collection::vec(any::<u8>(), names().len() + 3),
         any::<bool>(),
     )
         .prop_flat_map(|(known, unknown, styles, required)| {
