@@ -100,7 +100,7 @@ pub struct Args {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// More diagnostics on stderr (-vv: debug); RUST_LOG works too
+    /// More diagnostics on stderr (-vv: debug; the bar is then off); RUST_LOG works too
     #[arg(short, long, action = ArgAction::Count)]
     pub verbose: u8,
 }
@@ -148,7 +148,11 @@ impl Args {
             journal: self.journal,
             output: self.output,
             quiet: self.quiet,
-            progress: !self.no_progress && std::io::stderr().is_terminal(),
+            // Diagnostics (-v, RUST_LOG) write to stderr line by line: a bar would tear them.
+            progress: !self.no_progress
+                && self.verbose == 0
+                && std::env::var_os("RUST_LOG").is_none()
+                && std::io::stderr().is_terminal(),
             env_token: token,
         }
     }
