@@ -259,18 +259,10 @@ fn main() {
     let users = (rate * (secs + 0.5)) as usize;
     let (config, csv) = env.files(&sb, users);
     run(&flags(32, rate), &config, &csv);
-    let at: Vec<f64> = sb
-        .received()
-        .iter()
-        .filter(|r| r.method == "POST")
-        .map(|r| r.at.as_secs_f64())
-        .collect();
+    let at = sb.post_times();
     let first = at.first().copied().unwrap_or(0.0);
     let in_window = at.iter().filter(|t| **t < first + secs).count();
-    let max_1s = (0..at.len())
-        .map(|i| at[i..].iter().take_while(|t| **t < at[i] + 1.0).count())
-        .max()
-        .unwrap_or(0);
+    let max_1s = sb.busiest_second();
     let window_rate = in_window as f64 / secs;
     println!(
         "\nrate accuracy: --rate {rate} -c 32 over {secs} s: {window_rate:.1}/s ({:+.2}%); busiest 1 s window: {max_1s} POSTs (limit {})",

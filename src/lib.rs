@@ -133,6 +133,7 @@ pub fn exit_code(summary: &Summary) -> u8 {
     match summary.stop {
         Some(StopReason::Interrupted) => 130,
         Some(StopReason::Unauthorized) => 2,
+        Some(StopReason::PortalAskedToWait(_)) => 1,
         None if summary.read_error.is_some() => 2,
         None if summary.failed + summary.not_attempted > 0 => 1,
         None => 0,
@@ -402,15 +403,19 @@ async fn fetch(
                 });
             }
             Outcome::Throttled { retry_after }
-                if started.elapsed() < pipeline::THROTTLE_GIVE_UP =>
+                if started.elapsed() + retry_after <= pipeline::THROTTLE_GIVE_UP =>
             {
                 pause.pause_for(retry_after);
                 Duration::ZERO
             }
-            Outcome::Throttled { .. } => {
+            Outcome::Throttled { retry_after } => {
                 return Err(Error::Unreachable {
                     url,
-                    reason: "it kept answering 429 Too Many Requests for 10 minutes".into(),
+                    reason: format!(
+                        "it answers 429 Too Many Requests (for {} now, and asks to wait {} more)",
+                        report::summary::duration(started.elapsed()),
+                        report::summary::duration(retry_after)
+                    ),
                 });
             }
             Outcome::Transient { reason, .. } if retries >= opts.retries => {
@@ -477,7 +482,11 @@ async fn notice_interrupt(stop: Arc<Stop>, events: mpsc::WeakSender<Event>) {
         Some(StopReason::Unauthorized) => {
             "the portal refused the access token: sending stops now; the requests in flight finish".to_owned()
         }
-        _ => "interrupted: no new rows are sent; waiting for the requests in flight (press Ctrl-C again to quit at once)".to_owned(),
+        Some(StopReason::PortalAskedToWait(d)) => format!(
+            "the portal asks to wait {} before any new request: sending stops now; the requests in flight finish",
+            report::summary::duration(d)
+        ),
+        Some(StopReason::Interrupted) | None => "interrupted: no new rows are sent; waiting for the requests in flight (press Ctrl-C again to quit at once)".to_owned(),
     };
     if let Some(tx) = events.upgrade() {
         let _ = tx.send(Event::Warning(msg)).await;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use backon::BackoffBuilder;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// The token bucket in front of every POST. `--rate 0` means none, until the
@@ -17,6 +18,9 @@ pub struct Pacer {
     max_rate: Option<f64>,
     burst: NonZeroU32,
     state: Mutex<PacerState>,
+    /// Wakes the waiters of a limiter that was just replaced, so that they
+    /// queue on the new one (at the new rate) instead of the old.
+    changed: Notify,
     started: Instant,
 }
 
@@ -24,25 +28,32 @@ struct PacerState {
     /// The rate in force; `None` means unlimited.
     rate: Option<f64>,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// Counts limiter replacements: a token from an older one does not count.
+    generation: u64,
     last_throttle: Option<Instant>,
     last_raise: Instant,
     /// The additive step, fixed at the first 429.
     step: f64,
     /// With `--rate 0`: above this, limiting stops again.
     release_above: f64,
-    /// Answers that were not 429, and their count at the last 429 burst.
+    /// Answers that were not 429, and where the current measure of them
+    /// started (the end of the last 429 pause).
     accepted: u64,
     accepted_mark: (Instant, u64),
 }
 
 const DECREASE: f64 = 0.7;
 const MIN_RATE: f64 = 0.1;
+/// A rate this high is no limit at all (its period would round to zero).
+const MAX_RATE: f64 = 1e9;
 const QUIET: Duration = Duration::from_secs(1);
+/// 429s closer together than this are one burst, counted once.
+const SAME_BURST: Duration = Duration::from_millis(250);
 
 fn limiter(rate: f64, burst: NonZeroU32) -> Arc<DefaultDirectRateLimiter> {
-    let period = Duration::from_secs_f64(1.0 / rate.max(MIN_RATE));
+    let period = Duration::from_secs_f64(1.0 / rate.clamp(MIN_RATE, MAX_RATE));
     let quota = Quota::with_period(period)
-        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
         .allow_burst(burst);
     Arc::new(RateLimiter::direct(quota))
 }
@@ -51,7 +62,7 @@ impl Pacer {
     /// `rate` in requests per second (`0` = no limit), `burst` the bucket's size.
     pub fn new(rate: f64, burst: u32) -> Pacer {
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-        let max_rate = (rate > 0.0).then_some(rate);
+        let max_rate = (rate > 0.0 && rate < MAX_RATE).then_some(rate);
         let now = Instant::now();
         Pacer {
             max_rate,
@@ -59,6 +70,7 @@ impl Pacer {
             state: Mutex::new(PacerState {
                 rate: max_rate,
                 limiter: max_rate.map(|r| limiter(r, burst)),
+                generation: 0,
                 last_throttle: None,
                 last_raise: now,
                 step: 0.0,
@@ -66,54 +78,87 @@ impl Pacer {
                 accepted: 0,
                 accepted_mark: (now, 0),
             }),
+            changed: Notify::new(),
             started: now,
         }
     }
 
-    /// Waits for a token: call once before each POST.
+    /// Waits for a token of the limiter in force: call once before each POST.
     pub async fn acquire(&self) {
-        let limiter = {
-            let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            self.maybe_raise(&mut s);
-            s.limiter.clone()
-        };
-        if let Some(l) = limiter {
-            l.until_ready().await;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let (limiter, generation) = {
+                let mut s = self.lock();
+                self.maybe_raise(&mut s);
+                (s.limiter.clone(), s.generation)
+            };
+            let Some(limiter) = limiter else {
+                return;
+            };
+            tokio::select! {
+                _ = limiter.until_ready() => {
+                    if self.lock().generation == generation {
+                        return;
+                    }
+                }
+                _ = changed => {}
+            }
         }
     }
 
-    /// A 429 was answered: slow the whole pool down.
-    pub fn on_throttle(&self) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PacerState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_rate(&self, s: &mut PacerState, rate: Option<f64>) {
+        s.rate = rate;
+        s.limiter = rate.map(|r| limiter(r, self.burst));
+        s.generation += 1;
+        self.changed.notify_waiters();
+    }
+
+    /// A 429 was answered and every worker now pauses for `pause`: slow the
+    /// whole pool down.
+    pub fn on_throttle(&self, pause: Duration) {
         let now = Instant::now();
-        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        // Several workers see the same burst of 429s: count it once.
+        let mut s = self.lock();
         if s.last_throttle
-            .is_some_and(|t| now.duration_since(t) < Duration::from_millis(250))
+            .is_some_and(|t| now.duration_since(t) < SAME_BURST)
         {
             s.last_throttle = Some(now);
             return;
         }
-        // What the portal accepted since the last 429 burst is the best
-        // estimate of what it allows; the first time, that spans the start.
+        // What the portal accepted since the last pause ended is the best
+        // estimate of what it allows; without one, the run's average.
         let (at, count) = s.accepted_mark;
-        let secs = now.duration_since(at).as_secs_f64();
-        let measured = (secs >= 0.05).then(|| (s.accepted - count) as f64 / secs);
+        let since_mark = s.accepted - count;
+        let secs = now.saturating_duration_since(at).as_secs_f64();
+        let measured = (secs >= 0.05 && since_mark > 0).then(|| since_mark as f64 / secs);
+        let average = || {
+            let secs = now.duration_since(self.started).as_secs_f64().max(0.05);
+            (s.accepted > 0).then(|| s.accepted as f64 / secs)
+        };
         let current = match (s.rate, measured) {
             (Some(r), Some(m)) => r.min(m),
             (Some(r), None) => r,
             (None, Some(m)) => m,
-            (None, None) => (s.accepted - count) as f64 / 0.05,
+            (None, None) => average().unwrap_or(1.0),
         };
         if self.max_rate.is_none() && s.release_above.is_infinite() {
-            s.release_above = current * 2.0;
+            s.release_above = (current * 2.0).max(1.0);
         }
-        s.accepted_mark = (now, s.accepted);
+        // The pause is not a quiet period: the next measure starts after it.
+        s.accepted_mark = (
+            now + pause.min(crate::pipeline::THROTTLE_GIVE_UP),
+            s.accepted,
+        );
         let new_rate = (current * DECREASE).max(MIN_RATE);
         if s.step == 0.0 {
             s.step = (self.max_rate.unwrap_or(current) / 20.0).max(0.5);
         }
-        s.rate = Some(new_rate);
-        s.limiter = Some(limiter(new_rate, self.burst));
+        self.set_rate(&mut s, Some(new_rate));
         s.last_throttle = Some(now);
         s.last_raise = now;
         tracing::info!(rate = format!("{new_rate:.1}/s"), "429: slowing down");
@@ -134,43 +179,29 @@ impl Pacer {
         let raised = rate + s.step;
         match self.max_rate {
             Some(max) if raised >= max => {
-                s.rate = Some(max);
-                s.limiter = Some(limiter(max, self.burst));
+                self.set_rate(s, Some(max));
                 s.last_throttle = None;
             }
             None if raised >= s.release_above => {
-                s.rate = None;
-                s.limiter = None;
+                self.set_rate(s, None);
                 s.last_throttle = None;
                 s.release_above = f64::INFINITY;
                 s.accepted_mark = (now, s.accepted);
             }
-            _ => {
-                s.rate = Some(raised);
-                s.limiter = Some(limiter(raised, self.burst));
-            }
+            _ => self.set_rate(s, Some(raised)),
         }
         tracing::debug!(rate = ?s.rate, "quiet: speeding up");
     }
 
-    /// An answer that was not a 429: the portal took the request.
-    pub fn on_accepted(&self) {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .accepted += 1;
+    /// An answer that was not a 429: the portal did not throttle this request.
+    pub fn on_not_throttled(&self) {
+        self.lock().accepted += 1;
     }
 
-    /// The rate in force now (`None`: unlimited), for diagnostics.
-    pub fn current_rate(&self) -> Option<f64> {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .rate
-    }
-
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
+    /// The rate in force now (`None`: unlimited).
+    #[cfg(test)]
+    fn current_rate(&self) -> Option<f64> {
+        self.lock().rate
     }
 }
 
@@ -181,12 +212,21 @@ pub struct PauseGate {
 }
 
 impl PauseGate {
+    /// Everyone waits `d` from now (at most the 10 minutes after which a
+    /// throttled row gives up), unless a longer pause is already on.
     pub fn pause_for(&self, d: Duration) {
-        let t = Instant::now() + d;
+        let t = Instant::now() + d.min(crate::pipeline::THROTTLE_GIVE_UP);
         let mut until = self.until.lock().unwrap_or_else(PoisonError::into_inner);
         if until.is_none_or(|u| u < t) {
             *until = Some(t);
         }
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|t| t > Instant::now())
     }
 
     pub async fn wait(&self) {
@@ -279,9 +319,9 @@ mod tests {
     async fn throttling_lowers_then_restores_the_rate() {
         let p = Pacer::new(100.0, 1);
         assert_eq!(p.current_rate(), Some(100.0));
-        p.on_throttle();
+        p.on_throttle(Duration::ZERO);
         assert_eq!(p.current_rate(), Some(70.0));
-        p.on_throttle(); // same burst of 429s: counted once
+        p.on_throttle(Duration::ZERO); // same burst of 429s: counted once
         assert_eq!(p.current_rate(), Some(70.0));
         {
             let mut s = p.state.lock().unwrap();
@@ -312,7 +352,7 @@ mod tests {
             let mut s = p.state.lock().unwrap();
             s.accepted_mark.0 = Instant::now() - Duration::from_secs(1);
         }
-        p.on_throttle();
+        p.on_throttle(Duration::ZERO);
         // 40 accepted in the last second: 70% of that.
         let r = p.current_rate().unwrap();
         assert!((27.0..=29.0).contains(&r), "{r}");

@@ -51,11 +51,10 @@ impl Stop {
         self.token.cancelled().await
     }
 
-    fn not_sent_message(&self) -> &'static str {
-        match self.reason() {
-            Some(StopReason::Unauthorized) => "not sent: the portal refused the access token",
-            _ => "interrupted before it was sent",
-        }
+    fn not_sent_message(&self) -> String {
+        self.reason()
+            .unwrap_or(StopReason::Interrupted)
+            .not_sent_message()
     }
 }
 
@@ -231,12 +230,25 @@ pub struct Sent {
 }
 
 impl Sent {
-    fn not_attempted(why: &str) -> Sent {
+    fn not_attempted(why: String) -> Sent {
         Sent {
             status: RowStatus::NotAttempted,
             attempts: 0,
             http_status: None,
-            message: why.into(),
+            message: why,
+        }
+    }
+}
+
+/// Waits until this worker may POST: no 429 pause on, and a token from the
+/// bucket. A token that came while a pause began is not used: otherwise the
+/// workers would hoard tokens through the pause and all send at its end.
+async fn take_turn(shared: &Shared) {
+    loop {
+        shared.pause.wait().await;
+        shared.pacer.acquire().await;
+        if !shared.pause.is_paused() {
+            return;
         }
     }
 }
@@ -265,14 +277,14 @@ async fn send_row(shared: &Shared, body: &bytes::Bytes, line: u64) -> Sent {
         tokio::select! {
             biased;
             _ = shared.stop.stopped() => return stopped(attempts, &last),
-            _ = async { shared.pause.wait().await; shared.pacer.acquire().await; shared.pause.wait().await } => {}
+            _ = take_turn(shared) => {}
         }
         attempts += 1;
         let attempt = shared.portal.create_user(body.clone()).await;
         tracing::debug!(line, attempt = attempts, status = ?attempt.status, outcome = ?attempt.outcome, "POST users");
         let http_status = attempt.status;
         if http_status.is_some_and(|s| s != 429) {
-            shared.pacer.on_accepted();
+            shared.pacer.on_not_throttled();
         }
         let delay = match attempt.outcome {
             Outcome::Created => {
@@ -316,9 +328,22 @@ async fn send_row(shared: &Shared, body: &bytes::Bytes, line: u64) -> Sent {
                     message,
                 };
             }
+            Outcome::Throttled { retry_after } if retry_after >= THROTTLE_GIVE_UP => {
+                // Waiting that long is no retry: stop the run, as the portal asks.
+                shared.stop.stop(StopReason::PortalAskedToWait(retry_after));
+                return Sent {
+                    status: RowStatus::Failed,
+                    attempts,
+                    http_status,
+                    message: format!(
+                        "the portal answered 429 Too Many Requests and asked to wait {} (Retry-After)",
+                        crate::report::summary::duration(retry_after)
+                    ),
+                };
+            }
             Outcome::Throttled { retry_after } => {
                 let since = *throttled_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= THROTTLE_GIVE_UP {
+                if since.elapsed() + retry_after > THROTTLE_GIVE_UP {
                     return Sent {
                         status: RowStatus::Failed,
                         attempts,
@@ -327,7 +352,7 @@ async fn send_row(shared: &Shared, body: &bytes::Bytes, line: u64) -> Sent {
                     };
                 }
                 shared.pause.pause_for(retry_after);
-                shared.pacer.on_throttle();
+                shared.pacer.on_throttle(retry_after);
                 last = Some((http_status, "HTTP 429 Too Many Requests".into()));
                 tracing::info!(line, ?retry_after, "429: every worker pauses");
                 Duration::ZERO

@@ -141,6 +141,57 @@ fn a_throttling_portal_is_not_hammered() {
 }
 
 #[test]
+fn the_rate_holds_through_429_pauses() {
+    // Workers waiting for a token while a pause begins must not all send
+    // when it ends: no second may see more than --rate + --burst POSTs.
+    let sb = Sandbox::start(SandboxConfig {
+        fault_rate: 0.05,
+        faults: vec![Fault::Throttle],
+        throttle_retry_after: Some("1".into()),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let rows = 100;
+    let csv = ws.write("u.csv", users_csv(rows, false));
+    ws.cmd(&["-c", "16", "--rate", "30", "-q"], &csv)
+        .assert()
+        .success();
+    assert_eq!(sb.created().len(), rows);
+    assert!(sb.count_status(429) > 0, "no 429 was injected");
+    let busiest = sb.busiest_second();
+    assert!(busiest <= 31, "{busiest} POSTs in one second");
+}
+
+#[test]
+fn a_portal_asking_to_wait_longer_than_a_row_waits_stops_the_run() {
+    let sb = Sandbox::start(SandboxConfig {
+        fault_rate: 1.0,
+        faults: vec![Fault::Throttle],
+        throttle_retry_after: Some("18446744073709551615".into()),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let csv = ws.write("u.csv", users_csv(50, false));
+    let out = ws
+        .cmd(&["-c", "4", "--rate", "0", "-q"], &csv)
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("asking to wait 24h00m00s (Retry-After)"),
+        "{stderr}"
+    );
+    let counts = summary_counts(&stderr);
+    assert_eq!(counts["rows"], 50);
+    assert!(counts["failed"] >= 1 && counts["failed"] <= 4, "{counts:?}");
+    assert_eq!(counts["failed"] + counts["not attempted"], 50);
+    assert_eq!(sb.post_count() as u64, counts["failed"]);
+}
+
+#[test]
 fn transient_failures_use_up_retries_then_fail_the_row() {
     let sb = Sandbox::start(SandboxConfig {
         fault_rate: 1.0,

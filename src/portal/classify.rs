@@ -188,18 +188,24 @@ fn portal_message(v: &Value) -> Option<String> {
         .find(|m| !m.is_empty())
 }
 
+/// Longer waits are read as this: far beyond what a row waits anyway.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
 /// `Retry-After`: delta-seconds or an HTTP date (a date in the past is zero).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::from_secs_f64(secs.min(86_400.0)));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    let wait = if let Ok(secs) = value.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else if let Ok(secs) = value.parse::<f64>() {
+        if !(secs.is_finite() && secs >= 0.0) {
+            return None;
+        }
+        Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64()))
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 fn reason_phrase(status: u16) -> &'static str {
@@ -366,5 +372,8 @@ mod tests {
             Some(Duration::from_millis(1500))
         );
         assert_eq!(parse_retry_after("-3", now), None);
+        let day = Some(Duration::from_secs(86_400));
+        assert_eq!(parse_retry_after("18446744073709551615", now), day);
+        assert_eq!(parse_retry_after("1e300", now), day);
     }
 }

@@ -10,6 +10,22 @@ pub enum StopReason {
     Interrupted,
     /// The portal refused the token in the middle of the run.
     Unauthorized,
+    /// A 429 asked every request to wait longer than a row waits (10 min).
+    PortalAskedToWait(Duration),
+}
+
+impl StopReason {
+    /// Why a row was not sent.
+    pub fn not_sent_message(&self) -> String {
+        match self {
+            StopReason::Interrupted => "interrupted before it was sent".into(),
+            StopReason::Unauthorized => "not sent: the portal refused the access token".into(),
+            StopReason::PortalAskedToWait(d) => format!(
+                "not sent: the portal asked to wait {} before any new request",
+                duration(*d)
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -33,8 +49,9 @@ impl Summary {
     /// `9,812 rows: 9,700 created, 100 skipped, 12 failed in 1m32s (106.6 users/s)`
     pub fn line(&self) -> String {
         let secs = self.elapsed.as_secs_f64();
+        // Rows a stop left unsent took no time: they do not count.
         let per_sec = if secs > 0.0 {
-            self.rows as f64 / secs
+            (self.rows - self.not_attempted) as f64 / secs
         } else {
             0.0
         };
@@ -83,6 +100,12 @@ impl Summary {
                  rows not sent are \"not attempted\""
                     .into(),
             ),
+            Some(StopReason::PortalAskedToWait(d)) => out.push(format!(
+                "stopped: the portal answered 429 Too Many Requests asking to wait {} (Retry-After), \
+                 longer than the 10 minutes a row waits; rows not sent are \"not attempted\": \
+                 run them again later",
+                duration(d)
+            )),
             None => {}
         }
         if let Some(e) = &self.read_error {

@@ -251,6 +251,25 @@ impl Sandbox {
             .collect()
     }
 
+    /// When each POST arrived, in seconds since the sandbox started.
+    pub fn post_times(&self) -> Vec<f64> {
+        self.received()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .map(|r| r.at.as_secs_f64())
+            .collect()
+    }
+
+    /// The most POSTs that arrived within one second (sliding windows, each
+    /// starting at a request).
+    pub fn busiest_second(&self) -> usize {
+        let at = self.post_times();
+        (0..at.len())
+            .map(|i| at[i..].iter().take_while(|t| **t < at[i] + 1.0).count())
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn post_count(&self) -> usize {
         self.shared.posts.load(Ordering::SeqCst)
     }
