@@ -346,7 +346,7 @@ mod tests {
         assert_eq!(p.current_rate(), None);
         for _ in 0..40 {
             p.acquire().await;
-            p.on_accepted();
+            p.on_not_throttled();
         }
         {
             let mut s = p.state.lock().unwrap();
