@@ -88,6 +88,8 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Input(#[from] InputError),
+    #[error("{0}. Nothing was sent: fix the file and run again")]
+    Structure(InputError),
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error(transparent)]
@@ -149,6 +151,17 @@ pub async fn run(opts: Options, warn: &mut dyn FnMut(String)) -> Result<Summary,
 
     let (input, warnings) = CsvInput::open(&opts.source, config.password_mode).await?;
     warnings.into_iter().for_each(&mut *warn);
+    // A file is read through once before anything is sent: the progress
+    // bar's total, and a broken structure (an unclosed quote, a giant row)
+    // stops the run before the first row rather than in its middle. Not a
+    // pipe or a FIFO: a second read would steal its rows.
+    let expected_rows = match &opts.source {
+        Source::File(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()) => {
+            let (again, _) = CsvInput::open(&opts.source, config.password_mode).await?;
+            Some(again.count_rest().await.map_err(Error::Structure)?)
+        }
+        _ => None,
+    };
 
     let journal = match &opts.journal {
         Some(path) => {
@@ -190,7 +203,18 @@ pub async fn run(opts: Options, warn: &mut dyn FnMut(String)) -> Result<Summary,
 
     let stop = Arc::new(Stop::default());
     let signals = tokio::spawn(watch_signals(stop.clone()));
-    let result = import(opts, config, input, journal, report, failed, stop, warn).await;
+    let result = import(
+        opts,
+        config,
+        input,
+        expected_rows,
+        journal,
+        report,
+        failed,
+        stop,
+        warn,
+    )
+    .await;
     signals.abort();
     result
 }
@@ -200,6 +224,7 @@ async fn import(
     opts: Options,
     config: Config,
     input: CsvInput,
+    expected_rows: Option<u64>,
     (journal_writer, journal_index): (Option<journal::JournalWriter>, JournalIndex),
     report: Option<ReportFile>,
     failed: Option<FailedFile>,
@@ -220,11 +245,6 @@ async fn import(
             warn("the enterprise has no groups: every user goes to the default group".into());
         }
         Some((portal, dir))
-    };
-
-    let expected_rows = match &opts.source {
-        Source::File(p) => input::count_rows(p).await.ok(),
-        Source::Stdin => None,
     };
 
     let (events_tx, events_rx) = mpsc::channel::<Event>(1024);

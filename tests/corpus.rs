@@ -224,10 +224,28 @@ fn cases() -> Vec<(&'static str, Case)> {
                 // The quote swallows the rest of the file into one cell: the
                 // reading stops there, saying where the quote opened, instead
                 // of creating "jon" with the next rows as his first name.
+                // Found before anything is sent.
                 code: 2,
                 stderr: &[
                     "unclosed_quote.csv, line 3: cannot read further: a quote (\") opens column 4 and is never closed",
                     "(3 more lines)",
+                    "Nothing was sent",
+                ],
+                requests: NOTHING,
+                ..BASE
+            },
+        ),
+        (
+            "a quote never closed, on standard input",
+            Case {
+                csv: Csv::Stdin(|| {
+                    std::fs::read("tests/fixtures/corpus/unclosed_quote.csv").unwrap()
+                }),
+                // A stream cannot be read twice: the rows before it are sent.
+                code: 2,
+                stderr: &[
+                    "standard input, line 3: cannot read further: a quote (\") opens column 4 and is never closed",
+                    "1 row: 1 created",
                 ],
                 created: Some(&["sansa"]),
                 ..BASE
@@ -251,9 +269,9 @@ fn cases() -> Vec<(&'static str, Case)> {
                 code: 2,
                 stderr: &[
                     "huge.csv, line 3: cannot read further: this row is longer than 1 MiB",
-                    "1 row: 1 created",
+                    "Nothing was sent",
                 ],
-                created: Some(&["jon"]),
+                requests: NOTHING,
                 ..BASE
             },
         ),

@@ -11,7 +11,7 @@ use std::path::Path;
 use proptest::prelude::*;
 use xmc_user_importer::config::{Config, PasswordMode};
 use xmc_user_importer::input::validate::{Duplicates, validate};
-use xmc_user_importer::input::{Column, CsvInput, Header, InputError, count_rows};
+use xmc_user_importer::input::{Column, CsvInput, Header, InputError, Source};
 
 const MODES: [PasswordMode; 3] = [
     PasswordMode::Manual,
@@ -131,14 +131,25 @@ proptest! {
     fn any_bytes_as_csv(bytes in csv_bytes(), mode in prop::sample::select(MODES.to_vec())) {
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), &bytes).unwrap();
-        let counted = runtime().block_on(count_rows(file.path())).unwrap();
+        // The check before sending: the row count, or the reader's own error.
+        let counted = runtime().block_on(async {
+            let (input, _) = CsvInput::open(&Source::File(file.path().into()), mode).await?;
+            input.count_rest().await
+        });
         match read_all(bytes, mode) {
-            Ok(r) => match &r.error {
-                Some(e) => check_message(e),
+            Ok(r) => match (&r.error, counted) {
+                (Some(e), Err(c)) => {
+                    check_message(e);
+                    prop_assert_eq!(e.replace("fuzz.csv", ""), c.to_string().replace(&file.path().display().to_string(), ""));
+                }
                 // The progress bar's total is the number of rows read.
-                None => prop_assert_eq!(counted, r.records.len() as u64),
+                (None, Ok(n)) => prop_assert_eq!(n, r.records.len() as u64),
+                (e, c) => prop_assert!(false, "the read says {e:?}, the count {c:?}"),
             },
-            Err(e) => check_message(&e.to_string()),
+            Err(e) => {
+                check_message(&e.to_string());
+                prop_assert!(counted.is_err());
+            }
         }
     }
 

@@ -265,3 +265,29 @@ fn csv_from_standard_input() {
         .success()
         .stdout("hodor@westeros.com... Success\n");
 }
+
+/// `xmc-user-importer config.json <(generate-users)`: the path is a pipe, not
+/// a file; counting its rows first would steal them from the import.
+#[cfg(unix)]
+#[test]
+fn a_named_pipe_is_read_once_and_every_row_is_imported() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    let fifo = ws.path("users.fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let writer = {
+        let fifo = fifo.clone();
+        // Far more than the reader's first buffer.
+        std::thread::spawn(move || std::fs::write(fifo, users_csv(3000, false)).unwrap())
+    };
+    ws.cmd(&["-c", "16", "--rate", "0", "-q"], &fifo)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("3,000 rows: 3,000 created"));
+    writer.join().unwrap();
+    assert_eq!(sb.created().len(), 3000);
+}

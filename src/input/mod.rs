@@ -227,6 +227,30 @@ impl CsvInput {
 
     /// The next data row, `None` at the end of the file.
     pub async fn next(&mut self) -> Option<Result<Read, InputError>> {
+        let line = match self.next_raw().await? {
+            Ok(line) => line,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut legacy = false;
+        let fields = self
+            .buf
+            .iter()
+            .map(|f| {
+                let (s, l) = decode(f);
+                legacy |= l;
+                s.into_owned()
+            })
+            .collect();
+        let first_windows_1252 = legacy && !self.saw_windows_1252;
+        self.saw_windows_1252 |= legacy;
+        Some(Ok(Read {
+            record: Record { line, fields },
+            first_windows_1252,
+        }))
+    }
+
+    /// Reads the next data row into `self.buf` and returns its line.
+    async fn next_raw(&mut self) -> Option<Result<u64, InputError>> {
         loop {
             match self.reader.read_byte_record(&mut self.buf).await {
                 Ok(false) => return None,
@@ -256,26 +280,21 @@ impl CsvInput {
             }
             // A row holding only delimiters and spaces (a spreadsheet's empty
             // row) is not a user; it still counts as a spreadsheet row.
-            if is_blank(&self.buf) {
-                continue;
+            if !is_blank(&self.buf) {
+                return Some(Ok(line));
             }
-            let mut legacy = false;
-            let fields = self
-                .buf
-                .iter()
-                .map(|f| {
-                    let (s, l) = decode(f);
-                    legacy |= l;
-                    s.into_owned()
-                })
-                .collect();
-            let first_windows_1252 = legacy && !self.saw_windows_1252;
-            self.saw_windows_1252 |= legacy;
-            return Some(Ok(Read {
-                record: Record { line, fields },
-                first_windows_1252,
-            }));
         }
+    }
+
+    /// Reads the rest of the file without decoding it: how many data rows it
+    /// holds, or the structural error the reader would stop at.
+    pub async fn count_rest(mut self) -> Result<u64, InputError> {
+        let mut n = 0;
+        while let Some(row) = self.next_raw().await {
+            row?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     pub fn path(&self) -> &str {
@@ -345,26 +364,6 @@ fn sniff(prefix: &[u8]) -> (u8, bool) {
         b','
     };
     (delimiter, complete)
-}
-
-/// Counts the data rows of a file (for the progress bar's total), as the reader would.
-pub async fn count_rows(path: &Path) -> std::io::Result<u64> {
-    let file = tokio::fs::File::open(path).await?;
-    let (mut reader, _, tracker) = open_stream(Box::pin(file)).await?;
-    let mut rec = ByteRecord::new();
-    let mut n = 0u64;
-    while reader
-        .read_byte_record(&mut rec)
-        .await
-        .map_err(std::io::Error::other)?
-    {
-        // Taken, so the rows of records read do not pile up.
-        stream::lock(&tracker).take_row();
-        if !is_blank(&rec) {
-            n += 1;
-        }
-    }
-    Ok(n.saturating_sub(1))
 }
 
 /// `sep=X` and its line end: the delimiter and the bytes to drop.
