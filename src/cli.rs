@@ -131,7 +131,8 @@ impl Args {
     pub fn into_options(self) -> Options {
         let token = std::env::var("XMC_ACCESS_TOKEN")
             .ok()
-            .filter(|t| !t.trim().is_empty());
+            .filter(|t| !t.trim().is_empty())
+            .map(crate::secret::Secret::from);
         Options {
             config: self.config,
             source: Source::from_arg(&self.csv),

@@ -85,7 +85,7 @@ impl Config {
     /// the file's `access_token`. Returns the warnings to show (unknown keys).
     pub fn load(
         path: &Path,
-        env_token: Option<String>,
+        env_token: Option<Secret>,
     ) -> Result<(Config, Vec<String>), ConfigError> {
         let bytes = std::fs::read(path).map_err(|e| ConfigError::Read {
             path: path.to_owned(),
@@ -97,7 +97,7 @@ impl Config {
     pub fn parse(
         path: &Path,
         bytes: &[u8],
-        env_token: Option<String>,
+        env_token: Option<Secret>,
     ) -> Result<(Config, Vec<String>), ConfigError> {
         let invalid = |reason: String| ConfigError::Invalid {
             path: path.to_owned(),
@@ -153,8 +153,8 @@ impl Config {
             .to_owned();
 
         let file_token = string_key(&map, "access_token").map_err(&invalid)?;
-        let access_token = match env_token.filter(|t| !t.trim().is_empty()) {
-            Some(t) => t.trim().to_owned(),
+        let access_token = match env_token.filter(|t| !t.expose().trim().is_empty()) {
+            Some(t) => t.expose().trim().to_owned(),
             None => match file_token.map(str::trim).filter(|t| !t.is_empty()) {
                 Some(t) => t.to_owned(),
                 None => {

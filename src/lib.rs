@@ -52,7 +52,7 @@ pub struct Options {
     /// Show the progress bar (the caller checks that stderr is a terminal).
     pub progress: bool,
     /// `XMC_ACCESS_TOKEN`, which wins over the config's token.
-    pub env_token: Option<String>,
+    pub env_token: Option<secret::Secret>,
 }
 
 impl Options {

@@ -16,9 +16,17 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret(value.to_owned())
     }
 }
 

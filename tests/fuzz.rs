@@ -222,7 +222,7 @@ fn config_json() -> impl Strategy<Value = String> {
 }
 
 fn check_config(bytes: &[u8], env_token: Option<String>) {
-    match Config::parse(Path::new("fuzz.json"), bytes, env_token) {
+    match Config::parse(Path::new("fuzz.json"), bytes, env_token.map(Into::into)) {
         Ok((config, warnings)) => {
             for w in &warnings {
                 assert!(w.contains("unknown key"), "{w}");

@@ -180,6 +180,20 @@ impl Header {
                     ))
                 })
                 .collect();
+            // A file with no header row: its first user is not echoed (the
+            // row may hold a password).
+            if cells.iter().any(|c| c.contains('@')) {
+                return Err(HeaderError::Missing(format!(
+                    "the first row holds an e-mail address: it looks like a user, not a header \
+                     row. Add a header row naming the columns first, e.g. \
+                     username,email,first_name,last_name{}",
+                    if mode == PasswordMode::Manual {
+                        ",password"
+                    } else {
+                        ""
+                    }
+                )));
+            }
             return Err(HeaderError::Missing(format!(
                 "the header row {what}{why}{}; the header row found was: {}{}",
                 hints.concat(),
@@ -281,6 +295,18 @@ mod tests {
             e.contains("has no \"email\" column; the column \"E-Mail\" may be meant as \"email\": rename it;"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_file_without_a_header_row_is_named_so_and_its_first_user_not_echoed() {
+        let e = Header::parse(
+            cells("tirion,tirion@westeros.com,Wine&Books-42"),
+            PasswordMode::Manual,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("looks like a user, not a header row"), "{e}");
+        assert!(!e.contains("Wine&Books-42") && !e.contains("tirion"), "{e}");
     }
 
     #[test]
