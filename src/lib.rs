@@ -177,57 +177,39 @@ pub async fn run(opts: Options, warn: &mut dyn FnMut(String)) -> Result<Summary,
                 config.enterprise_account,
                 config.endpoint
             );
-            if opts.dry_run && !path.exists() {
-                (None, JournalIndex::default())
+            // A dry run reads the journal (its rows show as skipped) but never writes it.
+            let (writer, index) = if opts.dry_run {
+                (None, journal::load(path, &identity)?)
             } else {
                 let (w, index) = journal::open(path, &identity)?;
-                if index.entries > 0 {
-                    warn(format!(
-                        "journal {}: {} row{} done in an earlier run will not be sent again",
-                        path.display(),
-                        index.entries,
-                        if index.entries == 1 { "" } else { "s" }
-                    ));
-                }
                 (Some(w), index)
+            };
+            if index.entries > 0 {
+                warn(format!(
+                    "journal {}: {} row{} done in an earlier run will not be sent again",
+                    path.display(),
+                    index.entries,
+                    if index.entries == 1 { "" } else { "s" }
+                ));
             }
+            (writer, index)
         }
         None => (None, JournalIndex::default()),
     };
-    let report = opts.report.as_deref().map(ReportFile::create).transpose()?;
-    let failed = opts
-        .failed
-        .as_deref()
-        .map(|p| FailedFile::create(p, &input.header, input.delimiter))
-        .transpose()?;
 
     let stop = Arc::new(Stop::default());
     let signals = tokio::spawn(watch_signals(stop.clone()));
-    let result = import(
-        opts,
-        config,
-        input,
-        expected_rows,
-        journal,
-        report,
-        failed,
-        stop,
-        warn,
-    )
-    .await;
+    let result = import(opts, config, input, expected_rows, journal, stop, warn).await;
     signals.abort();
     result
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn import(
     opts: Options,
     config: Config,
     input: CsvInput,
     expected_rows: Option<u64>,
     (journal_writer, journal_index): (Option<journal::JournalWriter>, JournalIndex),
-    report: Option<ReportFile>,
-    failed: Option<FailedFile>,
     stop: Arc<Stop>,
     warn: &mut dyn FnMut(String),
 ) -> Result<Summary, Error> {
@@ -246,6 +228,14 @@ async fn import(
         }
         Some((portal, dir))
     };
+    // Created only now: a run that could not start leaves the files of the
+    // previous one (maybe the only copy of its failed rows) as they were.
+    let report = opts.report.as_deref().map(ReportFile::create).transpose()?;
+    let failed = opts
+        .failed
+        .as_deref()
+        .map(|p| FailedFile::create(p, &input.header, input.delimiter))
+        .transpose()?;
 
     let (events_tx, events_rx) = mpsc::channel::<Event>(1024);
     let reporter = report::spawn(

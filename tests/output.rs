@@ -302,3 +302,57 @@ fn a_repeated_warning_is_shown_three_times_then_counted() {
         "every row keeps its warning in the report"
     );
 }
+
+#[test]
+fn a_run_that_cannot_start_leaves_the_previous_files_alone() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    std::fs::write(
+        &ws.config,
+        sb.config_json("random").replace(sandbox::TOKEN, "expired"),
+    )
+    .unwrap();
+    let csv = ws.write("u.csv", users_csv(3, false));
+    let failed = ws.write("failed.csv", "username,email\nkept,kept@example.com\n");
+    let report = ws.write("report.csv", "the last run's report\n");
+    ws.cmd(
+        &[
+            "--failed",
+            failed.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &csv,
+    )
+    .assert()
+    .code(2);
+    assert_eq!(
+        std::fs::read_to_string(&failed).unwrap(),
+        "username,email\nkept,kept@example.com\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&report).unwrap(),
+        "the last run's report\n"
+    );
+}
+
+#[test]
+fn a_dry_run_reads_the_journal_but_never_writes_it() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    let csv = ws.write("u.csv", users_csv(4, false));
+    let journal = ws.path("j.journal");
+    let j = journal.to_str().unwrap();
+    ws.cmd(&["--journal", j], &csv).assert().success();
+    // A kill cut the last entry in half.
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes.extend_from_slice(b"6\tuser0");
+    std::fs::write(&journal, &bytes).unwrap();
+    ws.cmd(&["--journal", j, "--dry-run"], &csv)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "4 rows done in an earlier run will not be sent again",
+        ));
+    assert_eq!(std::fs::read(&journal).unwrap(), bytes);
+}

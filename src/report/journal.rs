@@ -12,7 +12,7 @@
 //! match an entry, so an edited file never skips the wrong row.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use crate::input::seen::SeenTable;
@@ -60,6 +60,90 @@ pub enum JournalError {
     NotAJournal { path: PathBuf },
 }
 
+/// What an existing journal says.
+struct Existing {
+    index: JournalIndex,
+    /// The length of its complete lines, when the last one was cut by a kill.
+    cut_at: Option<u64>,
+}
+
+/// Reads the journal at `path` for the import `identity`, line by line (a
+/// million entries need the index's few MB, not the file's size). `None` when
+/// there is no journal there yet (or an empty file).
+fn read(path: &Path, identity: &str) -> Result<Option<Existing>, JournalError> {
+    let io = |e: std::io::Error| JournalError::Io {
+        path: path.to_owned(),
+        reason: crate::config::describe_io_error(path, &e),
+    };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    let size = file.metadata().map_err(io)?.len();
+    if size == 0 {
+        return Ok(None);
+    }
+    let mut reader = BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut next_line = |buf: &mut Vec<u8>| -> Result<Option<bool>, JournalError> {
+        buf.clear();
+        let n = reader.read_until(b'\n', buf).map_err(io)?;
+        Ok((n > 0).then(|| buf.last() == Some(&b'\n')))
+    };
+    let text = |buf: &[u8]| String::from_utf8_lossy(buf).trim_end().to_owned();
+    next_line(&mut buf)?;
+    if text(&buf) != MAGIC {
+        return Err(JournalError::NotAJournal {
+            path: path.to_owned(),
+        });
+    }
+    let mut read_len = buf.len() as u64;
+    next_line(&mut buf)?;
+    read_len += buf.len() as u64;
+    let theirs = text(&buf);
+    if theirs != format!("# for: {identity}") {
+        return Err(JournalError::OtherImport {
+            path: path.to_owned(),
+            theirs: theirs.trim_start_matches("# for: ").to_owned(),
+            ours: identity.to_owned(),
+        });
+    }
+    // Entries are ~16 bytes: enough room for all of them in one segment.
+    let mut index = JournalIndex {
+        done: SeenTable::with_capacity(usize::try_from(size / 16).unwrap_or(0)),
+        entries: 0,
+    };
+    let mut cut_at = None;
+    while let Some(complete) = next_line(&mut buf)? {
+        if !complete {
+            // A final line without its newline was cut by a kill: dropped.
+            cut_at = Some(read_len);
+            break;
+        }
+        read_len += buf.len() as u64;
+        let entry = String::from_utf8_lossy(&buf);
+        let mut parts = entry.trim_end().split('\t');
+        if let (Some(line), Some(user)) = (
+            parts.next().and_then(|l| l.parse::<u64>().ok()),
+            parts.next(),
+        ) {
+            let k = key(line, user);
+            if index.done.get(&k).is_none() {
+                index.done.insert(&k, line);
+                index.entries += 1;
+            }
+        }
+    }
+    Ok(Some(Existing { index, cut_at }))
+}
+
+/// The rows an existing journal confirmed, without opening it for writing (a
+/// dry run).
+pub fn load(path: &Path, identity: &str) -> Result<JournalIndex, JournalError> {
+    Ok(read(path, identity)?.map(|e| e.index).unwrap_or_default())
+}
+
 /// Opens (or creates) the journal. `identity` names the import: the CSV's file
 /// name, the enterprise and the endpoint.
 pub fn open(path: &Path, identity: &str) -> Result<(JournalWriter, JournalIndex), JournalError> {
@@ -67,72 +151,24 @@ pub fn open(path: &Path, identity: &str) -> Result<(JournalWriter, JournalIndex)
         path: path.to_owned(),
         reason: crate::config::describe_io_error(path, &e),
     };
-    let existing = match std::fs::read(path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io(e)),
-    };
-    let mut index = JournalIndex::default();
-    let mut complete_len: Option<u64> = None;
-    let for_line = format!("# for: {identity}");
-    let mut write_head = true;
-    if let Some(bytes) = existing.filter(|b| !b.is_empty()) {
-        let text = String::from_utf8_lossy(&bytes);
-        let mut lines = text.split('\n');
-        if lines.next().map(str::trim_end) != Some(MAGIC) {
-            return Err(JournalError::NotAJournal {
-                path: path.to_owned(),
-            });
-        }
-        let theirs = lines.next().unwrap_or_default().trim_end();
-        if theirs != for_line {
-            return Err(JournalError::OtherImport {
-                path: path.to_owned(),
-                theirs: theirs.trim_start_matches("# for: ").to_owned(),
-                ours: identity.to_owned(),
-            });
-        }
-        write_head = false;
-        // A final line without its newline was cut by a kill: drop it.
-        let cut = !text.ends_with('\n');
-        if cut {
-            complete_len = bytes
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map(|i| i as u64 + 1);
-        }
-        let complete: Vec<&str> = lines.collect();
-        let complete = if cut {
-            &complete[..complete.len().saturating_sub(1)]
-        } else {
-            &complete[..]
-        };
-        let mut done = SeenTable::with_capacity(complete.len());
-        for entry in complete {
-            let mut parts = entry.split('\t');
-            if let (Some(line), Some(user)) = (
-                parts.next().and_then(|l| l.parse::<u64>().ok()),
-                parts.next(),
-            ) {
-                let k = key(line, &user.to_lowercase());
-                if done.get(&k).is_none() {
-                    done.insert(&k, line);
-                    index.entries += 1;
-                }
-            }
-        }
-        index.done = done;
-    }
+    let existing = read(path, identity)?;
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .map_err(io)?;
-    if write_head {
-        writeln!(file, "{MAGIC}\n{for_line}").map_err(io)?;
-    } else if let Some(len) = complete_len {
-        file.set_len(len).map_err(io)?;
-    }
+    let index = match existing {
+        None => {
+            writeln!(file, "{MAGIC}\n# for: {identity}").map_err(io)?;
+            JournalIndex::default()
+        }
+        Some(Existing { index, cut_at }) => {
+            if let Some(len) = cut_at {
+                file.set_len(len).map_err(io)?;
+            }
+            index
+        }
+    };
     Ok((
         JournalWriter {
             file,
