@@ -117,12 +117,19 @@ pub enum Error {
     },
     #[error("interrupted before any row was sent")]
     Interrupted,
+    #[error(
+        "internal error: the reporter stopped ({0}); the output and the files may miss rows that \
+         were sent (please report it). Running the same file again is safe: users that exist are skipped"
+    )]
+    Reporter(String),
 }
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Interrupted => 130,
+            // Rows may have been sent: not the "nothing was sent" of 2.
+            Error::Reporter(_) => 1,
             _ => 2,
         }
     }
@@ -288,14 +295,15 @@ async fn import(
         }
     }
     drop(jobs_rx);
-    let read_error = pipeline::read_rows(input, plan, stop.clone(), jobs_tx, events_tx).await;
+    let read_end = pipeline::read_rows(input, plan, stop.clone(), jobs_tx, events_tx).await;
     for w in workers {
         let _ = w.await;
     }
     notices.abort();
-    let mut summary = reporter.await.unwrap_or_default();
+    let mut summary = reporter.await.map_err(|e| Error::Reporter(e.to_string()))?;
     summary.stop = stop.reason();
-    summary.read_error = read_error;
+    summary.read_error = read_end.error;
+    summary.unread_after = read_end.unread_after;
     Ok(summary)
 }
 

@@ -36,5 +36,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(xmc_user_importer::run(options, &mut |w| {
         eprintln!("warning: {w}")
     }));
-    ExitCode::from(xmc_user_importer::cli::conclude(&result))
+    let code = xmc_user_importer::cli::conclude(&result);
+    // Everything is written. A read of standard input blocked in the
+    // runtime's thread pool (a stream stopped by Ctrl-C) must not hold the exit.
+    runtime.shutdown_background();
+    ExitCode::from(code)
 }

@@ -76,30 +76,59 @@ pub struct Job {
     pub warning: Option<String>,
 }
 
+/// How the reading ended, when not at the end of the input.
+#[derive(Debug, Default)]
+pub struct ReadEnd {
+    /// The input could not be read further.
+    pub error: Option<String>,
+    /// A stop came while reading a stream: the rows after this line were not read.
+    pub unread_after: Option<u64>,
+}
+
 /// Reads every row, fails the invalid ones locally, and queues the rest for
-/// the workers (or, in a dry run, reports them valid). Returns a read error
-/// that ended the file early.
+/// the workers (or, in a dry run, reports them valid). After a stop the rows
+/// of a file are still read, to be reported not attempted (a local read, fast,
+/// and the failed-rows file then holds them); a stream (standard input, a
+/// pipe) may never end, so its reading stops there.
 pub async fn read_rows(
     mut input: CsvInput,
     plan: Plan,
     stop: Arc<Stop>,
     jobs: async_channel::Sender<Job>,
     events: mpsc::Sender<Event>,
-) -> Option<String> {
+) -> ReadEnd {
+    let stream = plan.expected_rows.is_none();
     let capacity = plan
         .expected_rows
         .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
     let mut duplicates = Duplicates::with_capacity(capacity);
     let header = input.header.clone();
-    while let Some(read) = input.next().await {
+    let mut last_line = input.header_line();
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = stop.stopped(), if stream => {
+                return ReadEnd { error: None, unread_after: Some(last_line) };
+            }
+            next = input.next() => next,
+        };
+        let Some(read) = next else {
+            return ReadEnd::default();
+        };
         let read = match read {
             Ok(r) => r,
-            Err(e) => return Some(e.to_string()),
+            Err(e) => {
+                return ReadEnd {
+                    error: Some(e.to_string()),
+                    unread_after: None,
+                };
+            }
         };
+        last_line = read.record.line;
         if read.first_windows_1252 {
             let w = windows_1252_warning(input.path(), read.record.line);
             if events.send(Event::Warning(w)).await.is_err() {
-                return None;
+                return ReadEnd::default();
             }
         }
         let done = if stop.is_stopped() {
@@ -124,10 +153,9 @@ pub async fn read_rows(
             }
         };
         if events.send(Event::Row(done)).await.is_err() {
-            return None;
+            return ReadEnd::default();
         }
     }
-    None
 }
 
 enum Prepared {
@@ -262,21 +290,27 @@ async fn send_row(shared: &Shared, body: &bytes::Bytes, line: u64) -> Sent {
     let mut maybe_created = false;
     let mut throttled_since: Option<Instant> = None;
     let mut last: Option<(Option<u16>, String)> = None;
-    let stopped = |attempts: u32, last: &Option<(Option<u16>, String)>| match last {
-        None => Sent::not_attempted(shared.stop.not_sent_message()),
-        Some((http, why)) => Sent {
-            status: RowStatus::Failed,
-            attempts,
-            http_status: *http,
-            message: format!(
-                "stopped before it could be retried (last attempt: {why}); it may or may not exist now"
-            ),
-        },
-    };
+    let stopped =
+        |attempts: u32, last: &Option<(Option<u16>, String)>, maybe_created: bool| match last {
+            None => Sent::not_attempted(shared.stop.not_sent_message()),
+            Some((http, why)) => Sent {
+                status: RowStatus::Failed,
+                attempts,
+                http_status: *http,
+                message: format!(
+                    "stopped before it could be retried (last attempt: {why}){}",
+                    if maybe_created {
+                        "; it may or may not exist now"
+                    } else {
+                        ""
+                    }
+                ),
+            },
+        };
     loop {
         tokio::select! {
             biased;
-            _ = shared.stop.stopped() => return stopped(attempts, &last),
+            _ = shared.stop.stopped() => return stopped(attempts, &last, maybe_created),
             _ = take_turn(shared) => {}
         }
         attempts += 1;
@@ -387,7 +421,7 @@ async fn send_row(shared: &Shared, body: &bytes::Bytes, line: u64) -> Sent {
         if !delay.is_zero() {
             tokio::select! {
                 biased;
-                _ = shared.stop.stopped() => return stopped(attempts, &last),
+                _ = shared.stop.stopped() => return stopped(attempts, &last, maybe_created),
                 _ = tokio::time::sleep(delay) => {}
             }
         }

@@ -252,8 +252,14 @@ fn a_token_revoked_mid_run_stops_sending_and_exits_2() {
         .clone();
     let stdout = stdout_of(&out);
     let stderr = stderr_of(&out);
-    assert_eq!(stdout.lines().count(), 300, "every row reported");
     let c = summary_counts(&stderr);
+    // Every row has its line; past three, the rows not attempted are counted.
+    assert_eq!(
+        stdout.lines().count() as u64,
+        c["created"] + c["failed"] + 3 + 1,
+        "{stdout}"
+    );
+    assert!(stdout.contains("more rows not attempted (f.csv lists them)"));
     assert_eq!(c["created"], 30);
     assert_eq!(c["created"] + c["failed"] + c["not attempted"], 300);
     assert!(c["failed"] <= 4, "only the requests in flight: {c:?}");
@@ -406,10 +412,20 @@ fn ctrl_c_finishes_in_flight_reports_everything_and_resumes_with_the_journal() {
     assert!(c["not attempted"] > 0, "{stderr}");
     assert_eq!(c["failed"], 0, "requests in flight were finished: {stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
+    // Every row sent has its line; the rows not attempted, three and a count.
+    let stdout = stdout_of(&out);
+    let not_attempted = c["not attempted"];
     assert_eq!(
-        stdout_of(&out).lines().count(),
-        rows,
-        "every row has its line"
+        stdout.lines().count() as u64,
+        c["created"] + c["skipped"] + 3 + 1,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "… and {} more rows not attempted (f.csv lists them)",
+            not_attempted - 3
+        )),
+        "{stdout}"
     );
     assert_eq!(
         c["created"] as usize,
@@ -521,4 +537,45 @@ fn http_to_another_host_is_refused_before_any_connection() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("unencrypted"));
+}
+
+#[test]
+fn ctrl_c_while_standard_input_stays_open_ends_at_once() {
+    // `generate-users | xmc-user-importer config.json -`, the generator still
+    // running: the first Ctrl-C must not wait for its end of input.
+    let sb = Sandbox::start(SandboxConfig {
+        latency: Duration::from_millis(50),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let mut child = bin()
+        .args(["-c", "2", "--rate", "0", "--no-progress"])
+        .arg(&ws.config)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, users_csv(20, false).as_bytes()).unwrap();
+    wait_for_posts(&sb, 20);
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let t = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("still running 10 s after Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("20 rows: 20 created"), "{stderr}");
+    assert!(
+        stderr.contains("the input (a stream) was not read past line 21"),
+        "{stderr}"
+    );
 }

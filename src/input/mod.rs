@@ -107,6 +107,7 @@ pub struct CsvInput {
     /// (blank lines count, a newline inside a quoted cell does not), and a
     /// quote never closed.
     tracker: SharedTracker,
+    header_line: u64,
     /// The row of the last record read.
     last_line: u64,
     buf: ByteRecord,
@@ -218,6 +219,7 @@ impl CsvInput {
                 saw_windows_1252,
                 path,
                 tracker,
+                header_line,
                 last_line: header_line,
                 buf,
             },
@@ -295,6 +297,11 @@ impl CsvInput {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// The line of the header row.
+    pub fn header_line(&self) -> u64 {
+        self.header_line
     }
 
     pub fn path(&self) -> &str {

@@ -129,10 +129,16 @@ struct Reporter {
     io_errors: Vec<String>,
     /// Per-row warning text → how many rows had it (only the first few are shown).
     row_warnings: std::collections::HashMap<String, u64>,
+    /// Text lines of not-attempted rows: after a stop, thousands may follow.
+    not_attempted_lines: u64,
 }
 
-/// Rows shown with the same warning before the rest are only counted.
+/// Rows shown with the same warning (or not attempted) before the rest are
+/// only counted.
 const SAME_WARNING_SHOWN: u64 = 3;
+/// Distinct warning texts counted; past them, each is just shown (memory
+/// stays bounded whatever the file holds).
+const WARNING_TEXTS_COUNTED: usize = 10_000;
 
 impl Reporter {
     fn new(setup: ReporterSetup) -> Reporter {
@@ -158,6 +164,7 @@ impl Reporter {
             last_message: Instant::now(),
             io_errors: Vec::new(),
             row_warnings: std::collections::HashMap::new(),
+            not_attempted_lines: 0,
         }
     }
 
@@ -208,18 +215,33 @@ impl Reporter {
 
         let show =
             !self.setup.quiet || matches!(r.status, RowStatus::Failed | RowStatus::NotAttempted);
-        if show {
-            match self.setup.output {
-                OutputFormat::Text => lines::text(&mut self.out, &r, username, email),
-                OutputFormat::Json => lines::json(&mut self.out, &r, username, email),
+        match self.setup.output {
+            OutputFormat::Text if r.status == RowStatus::NotAttempted => {
+                self.not_attempted_lines += 1;
+                if self.not_attempted_lines <= SAME_WARNING_SHOWN {
+                    lines::text(&mut self.out, &r, username, email);
+                }
             }
+            OutputFormat::Text if show => lines::text(&mut self.out, &r, username, email),
+            OutputFormat::Json if show => lines::json(&mut self.out, &r, username, email),
+            _ => {}
         }
         if let Some(w) = &r.warning
             && self.setup.output == OutputFormat::Text
         {
-            let seen = self.row_warnings.entry(w.clone()).or_default();
-            *seen += 1;
-            if *seen <= SAME_WARNING_SHOWN {
+            let counted = self.row_warnings.len();
+            let seen = match self.row_warnings.get_mut(w) {
+                Some(n) => {
+                    *n += 1;
+                    *n
+                }
+                None if counted < WARNING_TEXTS_COUNTED => {
+                    self.row_warnings.insert(w.clone(), 1);
+                    1
+                }
+                None => 1,
+            };
+            if seen <= SAME_WARNING_SHOWN {
                 let who = lines::who(&r, username, email);
                 self.warn(&format!("line {}: {who}: {w}", r.record.line));
             }
@@ -298,6 +320,20 @@ impl Reporter {
     }
 
     fn finish(mut self) -> Summary {
+        if self.not_attempted_lines > SAME_WARNING_SHOWN {
+            let more = self.not_attempted_lines - SAME_WARNING_SHOWN;
+            let where_ = match (&self.setup.failed, &self.setup.report) {
+                (Some(f), _) => format!("{} lists them", f.path.display()),
+                (None, Some(r)) => format!("{} lists them", r.path.display()),
+                (None, None) => "--failed FILE would list them".to_owned(),
+            };
+            let _ = writeln!(
+                self.out,
+                "… and {} more row{} not attempted ({where_})",
+                summary::thousands(more),
+                if more == 1 { "" } else { "s" }
+            );
+        }
         self.flush_stdout();
         let mut repeated: Vec<(String, u64)> = std::mem::take(&mut self.row_warnings)
             .into_iter()

@@ -41,6 +41,8 @@ pub struct Summary {
     pub stop: Option<StopReason>,
     /// The input could not be read to its end.
     pub read_error: Option<String>,
+    /// A stop ended the reading of a stream after this line.
+    pub unread_after: Option<u64>,
     pub report_path: Option<PathBuf>,
     pub failed_path: Option<PathBuf>,
 }
@@ -107,6 +109,12 @@ impl Summary {
                 duration(d)
             )),
             None => {}
+        }
+        if let Some(line) = self.unread_after {
+            out.push(format!(
+                "the input (a stream) was not read past line {line}: the rows after it are in no \
+                 count, report or failed-rows file"
+            ));
         }
         if let Some(e) = &self.read_error {
             out.push(format!("error: {e}"));
