@@ -44,24 +44,24 @@ pub struct Args {
     pub csv: PathBuf,
 
     /// Requests in flight at most
-    #[arg(short, long, value_name = "N", default_value_t = 8, env = "XMC_CONCURRENCY",
+    #[arg(short, long, value_name = "N", default_value_t = Options::CONCURRENCY, env = "XMC_CONCURRENCY",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: u16,
 
     /// Steady POST rate per second (token bucket); fractions allowed (0.5 = one every 2 s); 0 = no limit
-    #[arg(short, long, value_name = "PER_SEC", default_value_t = 10.0, env = "XMC_RATE", value_parser = parse_rate)]
+    #[arg(short, long, value_name = "PER_SEC", default_value_t = Options::RATE, env = "XMC_RATE", value_parser = parse_rate)]
     pub rate: f64,
 
     /// Token bucket size: how many POSTs may go at once after a quiet spell
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, value_name = "N", default_value_t = Options::BURST, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub burst: u32,
 
     /// Retries of one row after a transient failure (connection error, timeout, 5xx); 0 = none
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
+    #[arg(long, value_name = "N", default_value_t = Options::RETRIES, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub retries: u32,
 
     /// Seconds allowed per request, connection included
-    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_timeout)]
+    #[arg(long, value_name = "SECS", default_value_t = Options::TIMEOUT_SECS, value_parser = parse_timeout)]
     pub timeout: f64,
 
     /// Validate the config and every row, look up groups and fax numbers (GET only); never create anyone

@@ -53,7 +53,7 @@ impl PasswordMode {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Without a trailing `/`.
+    /// The path without a trailing `/` (a bare host keeps its root `/`).
     pub endpoint: Url,
     pub enterprise_account: String,
     pub access_token: Secret,

@@ -25,7 +25,7 @@ use config::{Config, ConfigError};
 use input::{CsvInput, InputError, Source};
 use pacing::{Backoff, Pacer, PauseGate};
 use pipeline::{Plan, Shared, Stop};
-use portal::{Attempt, Directory, Outcome, Portal};
+use portal::{Attempt, Directory, Lookup, Outcome, Portal};
 use report::files::{FailedFile, FileError, ReportFile};
 use report::journal::{self, JournalError, JournalIndex};
 use report::{Event, OutputFormat, ReporterSetup, StopReason, Summary};
@@ -56,16 +56,23 @@ pub struct Options {
 }
 
 impl Options {
+    // The defaults, shared with the command line's.
+    pub const CONCURRENCY: u16 = 8;
+    pub const RATE: f64 = 10.0;
+    pub const BURST: u32 = 1;
+    pub const RETRIES: u32 = 5;
+    pub const TIMEOUT_SECS: f64 = 30.0;
+
     /// The defaults of the command line, for `config` and `csv`.
     pub fn new(config: impl Into<PathBuf>, csv: impl AsRef<Path>) -> Options {
         Options {
             config: config.into(),
             source: Source::from_arg(csv.as_ref()),
-            concurrency: 8,
-            rate: 10.0,
-            burst: 1,
-            retries: 5,
-            timeout: Duration::from_secs(30),
+            concurrency: usize::from(Options::CONCURRENCY),
+            rate: Options::RATE,
+            burst: Options::BURST,
+            retries: Options::RETRIES,
+            timeout: Duration::from_secs_f64(Options::TIMEOUT_SECS),
             dry_run: false,
             offline: false,
             strict: false,
@@ -368,11 +375,11 @@ fn canonical(p: &Path) -> PathBuf {
 
 /// The two lookups at start, with the same retry rules as the rows.
 async fn fetch_directory(portal: &Portal, opts: &Options, stop: &Stop) -> Result<Directory, Error> {
-    let groups = fetch(portal, opts, stop, "groups").await?;
-    let fax = fetch(portal, opts, stop, "fax numbers").await?;
+    let groups = fetch(portal, opts, stop, Lookup::Groups).await?;
+    let fax = fetch(portal, opts, stop, Lookup::FaxNumbers).await?;
     // Only the groups answer can be incomplete (it must name a default group).
     Directory::from_answers(&groups, &fax).map_err(|reason| Error::Lookup {
-        url: portal.groups_url().to_string(),
+        url: portal.url(Lookup::Groups).to_string(),
         what: "groups",
         reason,
     })
@@ -382,8 +389,10 @@ async fn fetch(
     portal: &Portal,
     opts: &Options,
     stop: &Stop,
-    what: &'static str,
+    lookup: Lookup,
 ) -> Result<serde_json::Value, Error> {
+    let what = lookup.name();
+    let url = portal.url(lookup).to_string();
     let mut backoff = Backoff::default();
     let pause = PauseGate::default();
     let mut retries = 0;
@@ -394,15 +403,9 @@ async fn fetch(
             _ = stop.stopped() => return Err(Error::Interrupted),
             a = async {
                 pause.wait().await;
-                if what == "groups" { portal.get_groups().await } else { portal.get_fax_numbers().await }
+                portal.get(lookup).await
             } => a,
         };
-        let url = if what == "groups" {
-            portal.groups_url()
-        } else {
-            portal.fax_numbers_url()
-        }
-        .to_string();
         let wait = match attempt.outcome {
             Outcome::Created => return Ok(attempt.data.unwrap_or_default()),
             Outcome::Unauthorized { message } => return Err(Error::Unauthorized { message }),

@@ -214,26 +214,12 @@ impl Header {
         self.positions[col.index()]
     }
 
-    pub fn has(&self, col: Column) -> bool {
-        self.position(col).is_some()
-    }
-
     pub fn len(&self) -> usize {
         self.names.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
-    }
-
-    /// A short fingerprint of the known columns, to tell one file's journal from another's.
-    pub fn fingerprint(&self) -> String {
-        let cols: Vec<&str> = Column::ALL
-            .into_iter()
-            .filter(|c| self.has(*c))
-            .map(Column::name)
-            .collect();
-        cols.join(",")
     }
 }
 

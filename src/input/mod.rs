@@ -101,7 +101,7 @@ pub struct CsvInput {
     pub header: Header,
     pub delimiter: u8,
     /// True once any record needed Windows-1252 decoding.
-    pub saw_windows_1252: bool,
+    saw_windows_1252: bool,
     path: String,
     /// Follows the bytes the parser reads: the spreadsheet row of each record
     /// (blank lines count, a newline inside a quoted cell does not), and a

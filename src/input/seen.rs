@@ -57,6 +57,13 @@ impl SeenTable {
 
     /// The line where `value` (case-insensitive) was first recorded, or `None`
     /// after recording it at `line`.
+    /// Bytes held.
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.segments.iter().map(|s| s.len() * 8).sum()
+    }
+
+    #[cfg(test)]
     pub fn first_seen_or_insert(&mut self, value: &str, line: u64) -> Option<u64> {
         let found = self.get(value);
         if found.is_none() {
@@ -108,11 +115,6 @@ impl SeenTable {
                 i = if i + 1 == n { 0 } else { i + 1 };
             }
         })
-    }
-
-    /// Bytes held, for the benchmark's memory figures.
-    pub fn bytes(&self) -> usize {
-        self.segments.iter().map(|s| s.len() * 8).sum()
     }
 }
 

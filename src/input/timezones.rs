@@ -5,13 +5,8 @@ use std::sync::LazyLock;
 
 const TSV: &str = include_str!("rails_time_zones.tsv");
 
-static NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
-    TSV.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| l.split('\t').next())
-        .map(str::trim)
-        .collect()
-});
+static NAMES: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| ZONES.iter().map(|(name, _)| *name).collect());
 
 /// `(Rails name, IANA zone)` for every line of the file.
 static ZONES: LazyLock<Vec<(&'static str, &'static str)>> = LazyLock::new(|| {

@@ -128,10 +128,6 @@ impl Duplicates {
         self.emails.insert(email, line);
         Ok(())
     }
-
-    pub fn bytes(&self) -> usize {
-        self.usernames.bytes() + self.emails.bytes()
-    }
 }
 
 /// One `@`, something before it, a dot inside the domain, no spaces.

@@ -78,7 +78,7 @@ pub fn classify(
             _ if status >= 500 => Outcome::Rejected {
                 message: format!("HTTP {status} {}", reason_phrase(status)),
             },
-            None if !body.is_empty() && status < 500 => Outcome::Rejected {
+            None if !body.is_empty() => Outcome::Rejected {
                 message: format!(
                     "HTTP {status} {} (the answer was not JSON)",
                     reason_phrase(status)

@@ -29,6 +29,23 @@ pub struct Attempt {
     pub data: Option<Value>,
 }
 
+/// The two lookups made once at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    Groups,
+    FaxNumbers,
+}
+
+impl Lookup {
+    /// How messages name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lookup::Groups => "groups",
+            Lookup::FaxNumbers => "fax numbers",
+        }
+    }
+}
+
 pub struct Portal {
     http: Client,
     users: Url,
@@ -89,24 +106,16 @@ impl Portal {
         })
     }
 
-    pub fn users_url(&self) -> &Url {
-        &self.users
+    pub fn url(&self, lookup: Lookup) -> &Url {
+        match lookup {
+            Lookup::Groups => &self.groups,
+            Lookup::FaxNumbers => &self.fax_numbers,
+        }
     }
 
-    pub fn groups_url(&self) -> &Url {
-        &self.groups
-    }
-
-    pub fn fax_numbers_url(&self) -> &Url {
-        &self.fax_numbers
-    }
-
-    pub async fn get_groups(&self) -> Attempt {
-        self.send(self.http.get(self.groups.clone())).await
-    }
-
-    pub async fn get_fax_numbers(&self) -> Attempt {
-        self.send(self.http.get(self.fax_numbers.clone())).await
+    /// One of the two GETs at start.
+    pub async fn get(&self, lookup: Lookup) -> Attempt {
+        self.send(self.http.get(self.url(lookup).clone())).await
     }
 
     /// POSTs one `{"user": …}` body.
