@@ -8,7 +8,6 @@ mod stream;
 pub mod timezones;
 pub mod validate;
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -187,16 +186,8 @@ impl CsvInput {
                 break line;
             }
         };
-        let mut saw_windows_1252 = false;
         let mut warnings = Vec::new();
-        let cells: Vec<String> = buf
-            .iter()
-            .map(|f| {
-                let (s, legacy) = decode(f);
-                saw_windows_1252 |= legacy;
-                s.into_owned()
-            })
-            .collect();
+        let (cells, saw_windows_1252) = decode_record(&buf);
         let (header, header_warnings) =
             Header::parse(cells, mode).map_err(|e| InputError::Header {
                 path: path.clone(),
@@ -233,16 +224,7 @@ impl CsvInput {
             Ok(line) => line,
             Err(e) => return Some(Err(e)),
         };
-        let mut legacy = false;
-        let fields = self
-            .buf
-            .iter()
-            .map(|f| {
-                let (s, l) = decode(f);
-                legacy |= l;
-                s.into_owned()
-            })
-            .collect();
+        let (fields, legacy) = decode_record(&self.buf);
         let first_windows_1252 = legacy && !self.saw_windows_1252;
         self.saw_windows_1252 |= legacy;
         Some(Ok(Read {
@@ -317,17 +299,25 @@ pub fn windows_1252_warning(path: &str, line: u64) -> String {
     )
 }
 
-/// UTF-8 when it is; Windows-1252 otherwise (the bool says so).
-fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => (Cow::Borrowed(s), false),
-        Err(_) => (
-            encoding_rs::WINDOWS_1252
-                .decode_without_bom_handling(bytes)
-                .0,
-            true,
-        ),
-    }
+/// The cells of a record: UTF-8 when the whole record is; Windows-1252
+/// otherwise (the bool says so), every cell alike.
+fn decode_record(rec: &ByteRecord) -> (Vec<String>, bool) {
+    let legacy = rec.iter().any(|f| std::str::from_utf8(f).is_err());
+    let cells = rec
+        .iter()
+        .map(|f| {
+            if legacy {
+                encoding_rs::WINDOWS_1252
+                    .decode_without_bom_handling(f)
+                    .0
+                    .into_owned()
+            } else {
+                // Every cell is valid UTF-8 here: nothing is replaced.
+                String::from_utf8_lossy(f).into_owned()
+            }
+        })
+        .collect();
+    (cells, legacy)
 }
 
 /// `,` unless the header line splits on `;` or a tab but not on `,`.
@@ -471,10 +461,16 @@ mod tests {
     }
 
     #[test]
-    fn decodes_windows_1252() {
-        assert_eq!(decode("Zoë".as_bytes()), (Cow::Borrowed("Zoë"), false));
-        let (s, legacy) = decode(b"Zo\xeb M\xfcller \x80");
-        assert_eq!(s, "Zoë Müller €");
+    fn decodes_windows_1252_a_whole_record_at_once() {
+        let rec = |cells: &[&[u8]]| ByteRecord::from(cells.to_vec());
+        assert_eq!(
+            decode_record(&rec(&["Zoë".as_bytes(), b"x"])),
+            (vec!["Zoë".to_owned(), "x".to_owned()], false)
+        );
+        // "\xc3\xa9" alone would be valid UTF-8 ("é"); in a Windows-1252
+        // record it is "Ã©", as the spreadsheet meant.
+        let (cells, legacy) = decode_record(&rec(&[b"Zo\xeb M\xfcller \x80", b"\xc3\xa9"]));
+        assert_eq!(cells, ["Zoë Müller €", "Ã©"]);
         assert!(legacy);
     }
 
