@@ -16,6 +16,8 @@ use tokio::time::Instant;
 /// back additively in quiet seconds, never above `--rate`.
 pub struct Pacer {
     max_rate: Option<f64>,
+    /// The lowest rate a 429 may bring: 0.1/s, or `--rate` when lower.
+    floor: f64,
     burst: NonZeroU32,
     state: Mutex<PacerState>,
     /// Wakes the waiters of a limiter that was just replaced, so that they
@@ -30,6 +32,7 @@ struct PacerState {
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
     /// Counts limiter replacements: a token from an older one does not count.
     generation: u64,
+    /// When the last 429 pause ends (or ended): the quiet time counts from there.
     last_throttle: Option<Instant>,
     last_raise: Instant,
     /// The additive step, fixed at the first 429.
@@ -50,12 +53,19 @@ const QUIET: Duration = Duration::from_secs(1);
 /// 429s closer together than this are one burst, counted once.
 const SAME_BURST: Duration = Duration::from_millis(250);
 
-fn limiter(rate: f64, burst: NonZeroU32) -> Arc<DefaultDirectRateLimiter> {
-    let period = Duration::from_secs_f64(1.0 / rate.clamp(MIN_RATE, MAX_RATE));
+/// A token bucket of `rate` per second holding `burst`; `full` or empty.
+fn limiter(rate: f64, burst: NonZeroU32, full: bool) -> Arc<DefaultDirectRateLimiter> {
+    // At most a day between tokens: far beyond any rate a user gives.
+    let period = Duration::from_secs_f64(1.0 / rate.clamp(1.0 / 86_400.0, MAX_RATE));
     let quota = Quota::with_period(period)
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
         .allow_burst(burst);
-    Arc::new(RateLimiter::direct(quota))
+    let l = RateLimiter::direct(quota);
+    if !full {
+        // A bucket that replaces another mid-run: no burst handed out at once.
+        let _ = l.check_n(burst);
+    }
+    Arc::new(l)
 }
 
 impl Pacer {
@@ -66,10 +76,11 @@ impl Pacer {
         let now = Instant::now();
         Pacer {
             max_rate,
+            floor: max_rate.map_or(MIN_RATE, |r| r.min(MIN_RATE)),
             burst,
             state: Mutex::new(PacerState {
                 rate: max_rate,
-                limiter: max_rate.map(|r| limiter(r, burst)),
+                limiter: max_rate.map(|r| limiter(r, burst, true)),
                 generation: 0,
                 last_throttle: None,
                 last_raise: now,
@@ -114,7 +125,7 @@ impl Pacer {
 
     fn set_rate(&self, s: &mut PacerState, rate: Option<f64>) {
         s.rate = rate;
-        s.limiter = rate.map(|r| limiter(r, self.burst));
+        s.limiter = rate.map(|r| limiter(r, self.burst, false));
         s.generation += 1;
         self.changed.notify_waiters();
     }
@@ -123,11 +134,14 @@ impl Pacer {
     /// whole pool down.
     pub fn on_throttle(&self, pause: Duration) {
         let now = Instant::now();
+        let pause_end = now + pause.min(crate::pipeline::THROTTLE_GIVE_UP);
         let mut s = self.lock();
-        if s.last_throttle
-            .is_some_and(|t| now.duration_since(t) < SAME_BURST)
+        // 429s during the pause, or just after the last one, are one burst.
+        if let Some(t) = s.last_throttle
+            && now.saturating_duration_since(t) < SAME_BURST
         {
-            s.last_throttle = Some(now);
+            s.last_throttle = Some(t.max(pause_end));
+            s.last_raise = s.last_raise.max(pause_end);
             return;
         }
         // What the portal accepted since the last pause ended is the best
@@ -150,17 +164,14 @@ impl Pacer {
             s.release_above = (current * 2.0).max(1.0);
         }
         // The pause is not a quiet period: the next measure starts after it.
-        s.accepted_mark = (
-            now + pause.min(crate::pipeline::THROTTLE_GIVE_UP),
-            s.accepted,
-        );
-        let new_rate = (current * DECREASE).max(MIN_RATE);
+        s.accepted_mark = (pause_end, s.accepted);
+        let new_rate = (current * DECREASE).max(self.floor);
         if s.step == 0.0 {
             s.step = (self.max_rate.unwrap_or(current) / 20.0).max(0.5);
         }
         self.set_rate(&mut s, Some(new_rate));
-        s.last_throttle = Some(now);
-        s.last_raise = now;
+        s.last_throttle = Some(pause_end);
+        s.last_raise = pause_end;
         tracing::info!(rate = format!("{new_rate:.1}/s"), "429: slowing down");
     }
 
@@ -172,7 +183,9 @@ impl Pacer {
             return;
         };
         let now = Instant::now();
-        if now.duration_since(last) < QUIET || now.duration_since(s.last_raise) < QUIET {
+        if now.saturating_duration_since(last) < QUIET
+            || now.saturating_duration_since(s.last_raise) < QUIET
+        {
             return;
         }
         s.last_raise = now;
@@ -338,6 +351,52 @@ mod tests {
             p.acquire().await;
         }
         assert_eq!(p.current_rate(), Some(100.0), "never above --rate");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pause_itself_is_not_a_quiet_second() {
+        let p = Pacer::new(100.0, 1);
+        p.on_throttle(Duration::from_secs(1));
+        assert_eq!(p.current_rate(), Some(70.0));
+        // A 429 answered during the pause belongs to the same burst.
+        tokio::time::advance(Duration::from_millis(600)).await;
+        p.on_throttle(Duration::from_secs(1));
+        assert_eq!(p.current_rate(), Some(70.0));
+        // The pause (until 1.6 s) is over: no raise before a quiet second after it.
+        tokio::time::advance(Duration::from_millis(1100)).await;
+        p.acquire().await;
+        assert_eq!(p.current_rate(), Some(70.0));
+        tokio::time::advance(Duration::from_millis(1000)).await;
+        p.acquire().await;
+        assert_eq!(p.current_rate(), Some(75.0));
+    }
+
+    #[test]
+    fn a_rate_below_the_floor_is_kept() {
+        let p = Pacer::new(0.05, 1);
+        p.on_throttle(Duration::ZERO);
+        assert_eq!(p.current_rate(), Some(0.05), "never above --rate");
+    }
+
+    #[tokio::test]
+    async fn a_waiter_moves_to_a_new_limiter_at_once() {
+        // One token every 100 s: the second acquire would wait that long.
+        let p = Arc::new(Pacer::new(0.01, 1));
+        p.acquire().await;
+        let waiter = tokio::spawn({
+            let p = p.clone();
+            async move { p.acquire().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished());
+        {
+            let mut s = p.lock();
+            p.set_rate(&mut s, None);
+        }
+        tokio::time::timeout(Duration::from_secs(2), waiter)
+            .await
+            .expect("the waiter stayed on the old limiter")
+            .unwrap();
     }
 
     #[tokio::test]
