@@ -115,6 +115,11 @@ pub enum Error {
     )]
     Unreachable { url: String, reason: String },
     #[error(
+        "the portal at {url} answers 429 Too Many Requests and asks to wait {wait} (Retry-After), \
+         longer than the 10 minutes the importer waits. Nothing was sent; run again later"
+    )]
+    Throttled { url: String, wait: String },
+    #[error(
         "the portal at {url} did not answer the {what} lookup as expected: {reason}. Nothing was sent. Check \"endpoint\" and \"enterprise_account\" in the config"
     )]
     Lookup {
@@ -170,7 +175,10 @@ pub async fn run(opts: Options, warn: &mut dyn FnMut(String)) -> Result<Summary,
     // stops the run before the first row rather than in its middle. Not a
     // pipe or a FIFO: a second read would steal its rows.
     let expected_rows = match &opts.source {
-        Source::File(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()) => {
+        // /dev/stdin, /dev/fd/N: on some systems a second open shares the offset.
+        Source::File(p)
+            if !p.starts_with("/dev/") && std::fs::metadata(p).is_ok_and(|m| m.is_file()) =>
+        {
             let (again, _) = CsvInput::open(&opts.source, config.password_mode).await?;
             Some(again.count_rest().await.map_err(Error::Structure)?)
         }
@@ -430,13 +438,9 @@ async fn fetch(
                 Duration::ZERO
             }
             Outcome::Throttled { retry_after } => {
-                return Err(Error::Unreachable {
+                return Err(Error::Throttled {
                     url,
-                    reason: format!(
-                        "it answers 429 Too Many Requests (for {} now, and asks to wait {} more)",
-                        report::summary::duration(started.elapsed()),
-                        report::summary::duration(retry_after)
-                    ),
+                    wait: report::summary::wait(retry_after),
                 });
             }
             Outcome::Transient { reason, .. } if retries >= opts.retries => {

@@ -371,7 +371,7 @@ async fn send_row(shared: &Shared, body: &bytes::Bytes, line: u64) -> Sent {
                     http_status,
                     message: format!(
                         "the portal answered 429 Too Many Requests and asked to wait {} (Retry-After)",
-                        crate::report::summary::duration(retry_after)
+                        crate::report::summary::wait(retry_after)
                     ),
                 };
             }
@@ -382,7 +382,7 @@ async fn send_row(shared: &Shared, body: &bytes::Bytes, line: u64) -> Sent {
                         status: RowStatus::Failed,
                         attempts,
                         http_status,
-                        message: "the portal kept answering 429 Too Many Requests for 10 minutes; try a lower --rate".into(),
+                        message: "the portal kept answering 429 Too Many Requests: waiting more would pass the 10 minutes a row waits; try a lower --rate, or later".into(),
                     };
                 }
                 shared.pause.pause_for(retry_after);

@@ -55,14 +55,14 @@ impl SeenTable {
         (((hash & LINE_MASK) * slots as u64) >> LINE_BITS) as usize
     }
 
-    /// The line where `value` (case-insensitive) was first recorded, or `None`
-    /// after recording it at `line`.
     /// Bytes held.
     #[cfg(test)]
     fn bytes(&self) -> usize {
         self.segments.iter().map(|s| s.len() * 8).sum()
     }
 
+    /// The line where `value` (case-insensitive) was first recorded, or `None`
+    /// after recording it at `line`.
     #[cfg(test)]
     pub fn first_seen_or_insert(&mut self, value: &str, line: u64) -> Option<u64> {
         let found = self.get(value);

@@ -189,7 +189,7 @@ fn portal_message(v: &Value) -> Option<String> {
 }
 
 /// Longer waits are read as this: far beyond what a row waits anyway.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 
 /// `Retry-After`: delta-seconds or an HTTP date (a date in the past is zero).
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {

@@ -92,15 +92,28 @@ fn read(path: &Path, identity: &str) -> Result<Option<Existing>, JournalError> {
         Ok((n > 0).then(|| buf.last() == Some(&b'\n')))
     };
     let text = |buf: &[u8]| String::from_utf8_lossy(buf).trim_end().to_owned();
-    next_line(&mut buf)?;
-    if text(&buf) != MAGIC {
+    let head = format!("{MAGIC}\n# for: {identity}\n");
+    let mut first_two = Vec::new();
+    let mut complete = next_line(&mut buf)? == Some(true);
+    first_two.extend_from_slice(&buf);
+    let magic = text(&buf);
+    if complete {
+        complete = next_line(&mut buf)? == Some(true);
+        first_two.extend_from_slice(&buf);
+    }
+    if !complete && head.as_bytes().starts_with(&first_two) {
+        // A kill while the header was written: start the journal over.
+        return Ok(Some(Existing {
+            index: JournalIndex::default(),
+            cut_at: Some(0),
+        }));
+    }
+    if magic != MAGIC {
         return Err(JournalError::NotAJournal {
             path: path.to_owned(),
         });
     }
-    let mut read_len = buf.len() as u64;
-    next_line(&mut buf)?;
-    read_len += buf.len() as u64;
+    let mut read_len = first_two.len() as u64;
     let theirs = text(&buf);
     if theirs != format!("# for: {identity}") {
         return Err(JournalError::OtherImport {
@@ -158,15 +171,18 @@ pub fn open(path: &Path, identity: &str) -> Result<(JournalWriter, JournalIndex)
         .open(path)
         .map_err(io)?;
     let index = match existing {
-        None => {
-            writeln!(file, "{MAGIC}\n# for: {identity}").map_err(io)?;
-            JournalIndex::default()
-        }
-        Some(Existing { index, cut_at }) => {
+        Some(Existing { index, cut_at }) if cut_at != Some(0) => {
             if let Some(len) = cut_at {
                 file.set_len(len).map_err(io)?;
             }
             index
+        }
+        _ => {
+            file.set_len(0).map_err(io)?;
+            // One write: a kill cannot leave half of it.
+            file.write_all(format!("{MAGIC}\n# for: {identity}\n").as_bytes())
+                .map_err(io)?;
+            JournalIndex::default()
         }
     };
     Ok((
@@ -220,6 +236,27 @@ mod tests {
         let (_, idx) = open(&p, "file=a.csv enterprise=acme").unwrap();
         assert!(idx.contains(4, "sansa"));
         assert_eq!(idx.entries, 3);
+    }
+
+    #[test]
+    fn a_header_cut_by_a_kill_is_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("j.log");
+        for cut in [
+            MAGIC.to_string(),
+            format!("{MAGIC}\n"),
+            format!("{MAGIC}\n# for: file=a.csv"),
+        ] {
+            std::fs::write(&p, &cut).unwrap();
+            let (mut w, idx) = open(&p, "file=a.csv").unwrap();
+            assert_eq!(idx.entries, 0);
+            w.record(2, "tirion", "created").unwrap();
+            drop(w);
+            assert_eq!(
+                std::fs::read_to_string(&p).unwrap(),
+                format!("{MAGIC}\n# for: file=a.csv\n2\ttirion\tcreated\n")
+            );
+        }
     }
 
     #[test]

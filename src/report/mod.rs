@@ -129,7 +129,7 @@ struct Reporter {
     io_errors: Vec<String>,
     /// Per-row warning text → how many rows had it (only the first few are shown).
     row_warnings: std::collections::HashMap<String, u64>,
-    /// Text lines of not-attempted rows: after a stop, thousands may follow.
+    /// Not-attempted rows in text mode: after a stop, thousands may follow.
     not_attempted_lines: u64,
 }
 
@@ -327,12 +327,12 @@ impl Reporter {
                 (None, Some(r)) => format!("{} lists them", r.path.display()),
                 (None, None) => "--failed FILE would list them".to_owned(),
             };
-            let _ = writeln!(
-                self.out,
-                "… and {} more row{} not attempted ({where_})",
+            // On stderr: stdout keeps one line per row.
+            self.warn(&format!(
+                "{} more row{} not attempted, not listed above ({where_})",
                 summary::thousands(more),
                 if more == 1 { "" } else { "s" }
-            );
+            ));
         }
         self.flush_stdout();
         let mut repeated: Vec<(String, u64)> = std::mem::take(&mut self.row_warnings)

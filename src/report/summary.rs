@@ -22,7 +22,7 @@ impl StopReason {
             StopReason::Unauthorized => "not sent: the portal refused the access token".into(),
             StopReason::PortalAskedToWait(d) => format!(
                 "not sent: the portal asked to wait {} before any new request",
-                duration(*d)
+                wait(*d)
             ),
         }
     }
@@ -106,13 +106,13 @@ impl Summary {
                 "stopped: the portal answered 429 Too Many Requests asking to wait {} (Retry-After), \
                  longer than the 10 minutes a row waits; rows not sent are \"not attempted\": \
                  run them again later",
-                duration(d)
+                wait(d)
             )),
             None => {}
         }
         if let Some(line) = self.unread_after {
             out.push(format!(
-                "the input (a stream) was not read past line {line}: the rows after it are in no \
+                "the input (a stream) was not read past line {line}: any rows after it are in no \
                  count, report or failed-rows file"
             ));
         }
@@ -152,6 +152,16 @@ pub fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// A wait the portal asked for: as [`duration`], or "a day or more" when
+/// its `Retry-After` was at the cap.
+pub fn wait(d: Duration) -> String {
+    if d >= crate::portal::classify::MAX_RETRY_AFTER {
+        "a day or more".into()
+    } else {
+        duration(d)
+    }
 }
 
 /// `0.4s`, `12.3s`, `1m32s`, `2h05m10s`
