@@ -29,7 +29,7 @@ pub struct Pacer {
 struct PacerState {
     /// The rate in force; `None` means unlimited.
     rate: Option<f64>,
-    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    limiter: Option<Arc<Bucket>>,
     /// Counts limiter replacements: a token from an older one does not count.
     generation: u64,
     /// When the last 429 pause ends (or ended): the quiet time counts from there.
@@ -49,23 +49,69 @@ const DECREASE: f64 = 0.7;
 const MIN_RATE: f64 = 0.1;
 /// A rate this high is no limit at all (its period would round to zero).
 const MAX_RATE: f64 = 1e9;
+const MAX_BURST: NonZeroU32 = NonZeroU32::new(10_000).unwrap();
 const QUIET: Duration = Duration::from_secs(1);
 /// 429s closer together than this are one burst, counted once.
 const SAME_BURST: Duration = Duration::from_millis(250);
 
-/// A token bucket of `rate` per second holding `burst`; `full` or empty.
-fn limiter(rate: f64, burst: NonZeroU32, full: bool) -> Arc<DefaultDirectRateLimiter> {
-    // At most a day between tokens: far beyond any rate a user gives.
-    let period = Duration::from_secs_f64(1.0 / rate.clamp(1.0 / 86_400.0, MAX_RATE));
-    let quota = Quota::with_period(period)
-        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
-        .allow_burst(burst);
-    let l = RateLimiter::direct(quota);
-    if !full {
-        // A bucket that replaces another mid-run: no burst handed out at once.
-        let _ = l.check_n(burst);
+/// The token bucket of a rate: a governor limiter counting in `1/k` of a
+/// token. A POST takes `k` cells; the bucket holds `k * burst + 1`.
+///
+/// With whole tokens (`k = 1`, burst 1) a POST that leaves a few hundred
+/// microseconds after its turn (timer and task wake-up) pushes every later
+/// turn back by as much, and the rate ends ~2% under `--rate`. The extra cell
+/// lets a POST go up to `1/k` of a period early, so a late wake-up is made up
+/// on the next turn; the slots stay one period apart, so no 1-second window
+/// holds more than `--rate + --burst` POSTs (`k` is chosen so that the extra
+/// cell never adds a whole POST to a window, fractional rates included).
+pub struct Bucket {
+    limiter: DefaultDirectRateLimiter,
+    cells_per_post: NonZeroU32,
+}
+
+impl Bucket {
+    /// `rate` per second, holding `burst`; `full` at the start, or empty
+    /// (a bucket that replaces another mid-run hands out no burst at once).
+    fn new(rate: f64, burst: NonZeroU32, full: bool) -> Bucket {
+        // At most a day between tokens: far beyond any rate a user gives.
+        let rate = rate.clamp(1.0 / 86_400.0, MAX_RATE);
+        let fraction = rate.fract();
+        let k = if fraction < 1e-9 {
+            4
+        } else {
+            ((1.0 / (1.0 - fraction)).floor() + 1.0).clamp(4.0, 10_000.0) as u32
+        };
+        // The command line's bound, which keeps governor's sums in range.
+        let burst = burst.min(MAX_BURST);
+        let cells = burst
+            .get()
+            .checked_mul(k)
+            .and_then(|c| c.checked_add(1))
+            .and_then(NonZeroU32::new);
+        let (k, cells) = match cells {
+            Some(c) => (k, c),
+            // A burst too large to split: whole tokens.
+            None => (1, burst),
+        };
+        let period = Duration::from_secs_f64(1.0 / rate / f64::from(k));
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+            .allow_burst(cells);
+        let limiter = RateLimiter::direct(quota);
+        if !full {
+            let _ = limiter.check_n(cells);
+        }
+        Bucket {
+            limiter,
+            cells_per_post: NonZeroU32::new(k).unwrap_or(NonZeroU32::MIN),
+        }
     }
-    Arc::new(l)
+
+    /// Waits for the turn of one POST.
+    async fn until_ready(&self) {
+        // `cells_per_post` never exceeds the bucket's size.
+        let _ = self.limiter.until_n_ready(self.cells_per_post).await;
+    }
 }
 
 impl Pacer {
@@ -80,7 +126,7 @@ impl Pacer {
             burst,
             state: Mutex::new(PacerState {
                 rate: max_rate,
-                limiter: max_rate.map(|r| limiter(r, burst, true)),
+                limiter: max_rate.map(|r| Arc::new(Bucket::new(r, burst, true))),
                 generation: 0,
                 last_throttle: None,
                 last_raise: now,
@@ -125,7 +171,7 @@ impl Pacer {
 
     fn set_rate(&self, s: &mut PacerState, rate: Option<f64>) {
         s.rate = rate;
-        s.limiter = rate.map(|r| limiter(r, self.burst, false));
+        s.limiter = rate.map(|r| Arc::new(Bucket::new(r, self.burst, false)));
         s.generation += 1;
         self.changed.notify_waiters();
     }
@@ -376,6 +422,16 @@ mod tests {
         let p = Pacer::new(0.05, 1);
         p.on_throttle(Duration::ZERO);
         assert_eq!(p.current_rate(), Some(0.05), "never above --rate");
+    }
+
+    #[test]
+    fn any_rate_and_burst_make_a_bucket() {
+        for rate in [1e-9, 0.05, 0.5, 2.8, 27.999_999_999, 28.0, 100.0, 1e6, 1e12] {
+            for burst in [1, 7, 10_000, u32::MAX] {
+                let b = Bucket::new(rate, NonZeroU32::new(burst).unwrap(), false);
+                assert!(b.cells_per_post.get() <= 10_000);
+            }
+        }
     }
 
     #[tokio::test]
