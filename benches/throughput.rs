@@ -215,15 +215,12 @@ fn main() {
                         by_service
                     }
                 };
-                let pct = if ceiling.is_finite() {
-                    achieved / ceiling * 100.0
+                let pct = achieved / ceiling * 100.0;
+                // No latency, no limit: the client's own speed is the ceiling.
+                let (ceiling_text, pct_text) = if ceiling.is_finite() {
+                    (format!("{ceiling:.0}"), format!("{pct:.1}%"))
                 } else {
-                    f64::NAN
-                };
-                let ceiling_text = if ceiling.is_finite() {
-                    format!("{ceiling:.0}")
-                } else {
-                    "cpu".into()
+                    ("cpu".into(), "-".into())
                 };
                 let mark = if ceiling.is_finite() && ceiling <= 2000.0 && pct < 95.0 {
                     misses.push(format!("{latency} ms, -c {c}, -r {rate}: {pct:.1}%"));
@@ -232,7 +229,7 @@ fn main() {
                     ""
                 };
                 println!(
-                    "{:>5}ms {:>5} {:>7} {:>7} {:>7.2} {:>9.2} {:>9.1} {:>9} {:>6.1}% {:>11.1} {:>8.1}{mark}",
+                    "{:>5}ms {:>5} {:>7} {:>7} {:>7.2} {:>9.2} {:>9.1} {:>9} {:>7} {:>11.1} {:>8.1}{mark}",
                     latency,
                     c,
                     if rate > 0.0 {
@@ -245,7 +242,7 @@ fn main() {
                     served * 1e3,
                     achieved,
                     ceiling_text,
-                    pct,
+                    pct_text,
                     m.cpu / users as f64 * 1e6,
                     m.max_rss_mb,
                 );
