@@ -293,6 +293,7 @@ async fn import(
     };
     let (jobs_tx, jobs_rx) = async_channel::bounded(opts.concurrency * 2);
     let mut workers = Vec::new();
+    let mut pool = None;
     if let (Some(portal), false) = (portal, opts.dry_run) {
         let shared = Arc::new(Shared {
             portal,
@@ -308,6 +309,7 @@ async fn import(
                 events_tx.clone(),
             )));
         }
+        pool = Some(shared);
     }
     drop(jobs_rx);
     let read_end = pipeline::read_rows(input, plan, stop.clone(), jobs_tx, events_tx).await;
@@ -319,6 +321,7 @@ async fn import(
     summary.stop = stop.reason();
     summary.read_error = read_end.error;
     summary.unread_after = read_end.unread_after;
+    summary.throttled = pool.map(|p| p.pause.totals()).filter(|(n, _)| *n > 0);
     Ok(summary)
 }
 

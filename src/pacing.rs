@@ -267,30 +267,49 @@ impl Pacer {
 /// After a 429 every worker waits here until the portal's `Retry-After` has passed.
 #[derive(Default)]
 pub struct PauseGate {
-    until: Mutex<Option<Instant>>,
+    state: Mutex<PauseState>,
+}
+
+#[derive(Default)]
+struct PauseState {
+    until: Option<Instant>,
+    /// 429 answers, and the time the pool spent paused in all.
+    throttled: u64,
+    paused: Duration,
 }
 
 impl PauseGate {
     /// Everyone waits `d` from now (at most the 10 minutes after which a
     /// throttled row gives up), unless a longer pause is already on.
     pub fn pause_for(&self, d: Duration) {
-        let t = Instant::now() + d.min(crate::pipeline::THROTTLE_GIVE_UP);
-        let mut until = self.until.lock().unwrap_or_else(PoisonError::into_inner);
-        if until.is_none_or(|u| u < t) {
-            *until = Some(t);
+        let now = Instant::now();
+        let t = now + d.min(crate::pipeline::THROTTLE_GIVE_UP);
+        let mut s = self.lock();
+        s.throttled += 1;
+        let from = s.until.map_or(now, |u| u.max(now));
+        if t > from {
+            s.paused += t - from;
+            s.until = Some(t);
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, PauseState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub fn is_paused(&self) -> bool {
-        self.until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some_and(|t| t > Instant::now())
+        self.lock().until.is_some_and(|t| t > Instant::now())
+    }
+
+    /// How many 429s paused the pool, and for how long in all.
+    pub fn totals(&self) -> (u64, Duration) {
+        let s = self.lock();
+        (s.throttled, s.paused)
     }
 
     pub async fn wait(&self) {
         loop {
-            let until = *self.until.lock().unwrap_or_else(PoisonError::into_inner);
+            let until = self.lock().until;
             match until {
                 Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
                 _ => return,
@@ -372,6 +391,11 @@ mod tests {
         let t1 = Instant::now();
         g.wait().await;
         assert!(t1.elapsed() < Duration::from_millis(1));
+        assert_eq!(
+            g.totals(),
+            (2, Duration::from_secs(2)),
+            "overlaps count once"
+        );
     }
 
     #[tokio::test]

@@ -134,7 +134,10 @@ fn a_throttling_portal_is_not_hammered() {
     let csv = ws.write("u.csv", users_csv(rows, false));
     ws.cmd(&["-c", "32", "--rate", "0", "-q"], &csv)
         .assert()
-        .success();
+        .success()
+        .stderr(predicate::str::contains(
+            "throttled: the portal answered 429 Too Many Requests",
+        ));
     assert_eq!(sb.created().len(), rows);
     let throttled = sb.count_status(429);
     assert!(throttled < rows, "{throttled} answers 429 for {rows} rows");

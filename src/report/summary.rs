@@ -43,6 +43,8 @@ pub struct Summary {
     pub read_error: Option<String>,
     /// A stop ended the reading of a stream after this line.
     pub unread_after: Option<u64>,
+    /// 429 answers, and how long the pool was paused for them in all.
+    pub throttled: Option<(u64, Duration)>,
     pub report_path: Option<PathBuf>,
     pub failed_path: Option<PathBuf>,
 }
@@ -109,6 +111,15 @@ impl Summary {
                 wait(d)
             )),
             None => {}
+        }
+        if let Some((n, paused)) = self.throttled {
+            out.push(format!(
+                "throttled: the portal answered 429 Too Many Requests {} time{}; every worker paused \
+                 {} in all and the pace was lowered (a lower --rate avoids this)",
+                thousands(n),
+                if n == 1 { "" } else { "s" },
+                duration(paused)
+            ));
         }
         if let Some(line) = self.unread_after {
             out.push(format!(
