@@ -238,6 +238,29 @@ fn lookups_at_start_are_retried_and_an_unreachable_portal_exits_2() {
 }
 
 #[test]
+fn a_portal_asking_to_wait_an_hour_at_start_exits_2_with_nothing_sent() {
+    let sb = Sandbox::start(SandboxConfig {
+        lookup_retry_after: Some("3600".into()),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let failed = ws.write("failed.csv", "kept\n");
+    let csv = ws.write("u.csv", users_csv(3, false));
+    ws.cmd(&["--failed", failed.to_str().unwrap()], &csv)
+        .timeout(Duration::from_secs(20))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "answers 429 Too Many Requests and asks to wait 1h00m00s (Retry-After)",
+        ))
+        .stderr(predicate::str::contains(
+            "Nothing was sent; run again later",
+        ));
+    assert_eq!(sb.post_count(), 0);
+    assert_eq!(std::fs::read_to_string(&failed).unwrap(), "kept\n");
+}
+
+#[test]
 fn a_token_revoked_mid_run_stops_sending_and_exits_2() {
     let sb = Sandbox::start(SandboxConfig {
         revoke_after: Some(30),

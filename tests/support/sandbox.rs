@@ -92,6 +92,8 @@ pub struct SandboxConfig {
     /// `Retry-After` of `Fault::Throttle` answers (default: "1", or an HTTP
     /// date one second ahead every other time).
     pub throttle_retry_after: Option<String>,
+    /// The lookups at start are answered 429 with this `Retry-After`.
+    pub lookup_retry_after: Option<String>,
 }
 
 impl Default for SandboxConfig {
@@ -116,6 +118,7 @@ impl Default for SandboxConfig {
             seed: 7,
             lookup_failures: 0,
             throttle_retry_after: None,
+            lookup_retry_after: None,
         }
     }
 }
@@ -419,6 +422,13 @@ async fn answer(
     };
     match (method.clone(), leaf) {
         (Method::GET, "/groups" | "/fax_numbers") => {
+            if let Some(wait) = &s.cfg.lookup_retry_after {
+                let mut r = (StatusCode::TOO_MANY_REQUESTS, "{}").into_response();
+                if let Ok(v) = wait.parse() {
+                    r.headers_mut().insert("retry-after", v);
+                }
+                return (r, 429);
+            }
             if s.lookups_failed.load(Ordering::SeqCst) < s.cfg.lookup_failures {
                 s.lookups_failed.fetch_add(1, Ordering::SeqCst);
                 return (
