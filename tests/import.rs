@@ -205,12 +205,7 @@ fn rate_limit_holds_in_every_second() {
 fn wrong_token_exits_2_and_posts_nothing() {
     let sb = Sandbox::start(SandboxConfig::default());
     let ws = Workspace::new(&sb, "random");
-    std::fs::write(
-        &ws.config,
-        sb.config_json("random")
-            .replace(sandbox::TOKEN, "wrong-token-123"),
-    )
-    .unwrap();
+    ws.edit_config(sandbox::TOKEN, "wrong-token-123");
     let csv = ws.write("u.csv", users_csv(3, false));
     ws.cmd(&[], &csv)
         .assert()

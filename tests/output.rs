@@ -307,11 +307,7 @@ fn a_repeated_warning_is_shown_three_times_then_counted() {
 fn a_run_that_cannot_start_leaves_the_previous_files_alone() {
     let sb = Sandbox::start(SandboxConfig::default());
     let ws = Workspace::new(&sb, "random");
-    std::fs::write(
-        &ws.config,
-        sb.config_json("random").replace(sandbox::TOKEN, "expired"),
-    )
-    .unwrap();
+    ws.edit_config(sandbox::TOKEN, "expired");
     let csv = ws.write("u.csv", users_csv(3, false));
     let failed = ws.write("failed.csv", "username,email\nkept,kept@example.com\n");
     let report = ws.write("report.csv", "the last run's report\n");

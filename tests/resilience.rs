@@ -224,12 +224,7 @@ fn lookups_at_start_are_retried_and_an_unreachable_portal_exits_2() {
         .unwrap()
         .local_addr()
         .unwrap();
-    std::fs::write(
-        &ws.config,
-        sb.config_json("random")
-            .replace(&sb.url(), &format!("http://{closed}")),
-    )
-    .unwrap();
+    ws.edit_config(&sb.url(), &format!("http://{closed}"));
     ws.cmd(&["--retries", "1"], &csv)
         .assert()
         .code(2)
@@ -554,12 +549,7 @@ fn a_journal_for_another_file_is_refused() {
 fn http_to_another_host_is_refused_before_any_connection() {
     let sb = Sandbox::start(SandboxConfig::default());
     let ws = Workspace::new(&sb, "random");
-    std::fs::write(
-        &ws.config,
-        sb.config_json("random")
-            .replace(&sb.url(), "http://portal.example.com"),
-    )
-    .unwrap();
+    ws.edit_config(&sb.url(), "http://portal.example.com");
     let csv = ws.write("u.csv", users_csv(1, false));
     ws.cmd(&[], &csv)
         .assert()

@@ -23,6 +23,12 @@ impl Workspace {
         Workspace { dir, config }
     }
 
+    /// Rewrites the config with `from` replaced by `to` (another token, another endpoint).
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let config = std::fs::read_to_string(&self.config).expect("read config");
+        std::fs::write(&self.config, config.replace(from, to)).expect("write config");
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
