@@ -129,8 +129,6 @@ struct Reporter {
     io_errors: Vec<String>,
     /// Per-row warning text → how many rows had it (only the first few are shown).
     row_warnings: std::collections::HashMap<String, u64>,
-    /// Not-attempted rows in text mode: after a stop, thousands may follow.
-    not_attempted_lines: u64,
 }
 
 /// Rows shown with the same warning (or not attempted) before the rest are
@@ -164,7 +162,6 @@ impl Reporter {
             last_message: Instant::now(),
             io_errors: Vec::new(),
             row_warnings: std::collections::HashMap::new(),
-            not_attempted_lines: 0,
         }
     }
 
@@ -216,12 +213,10 @@ impl Reporter {
         let show =
             !self.setup.quiet || matches!(r.status, RowStatus::Failed | RowStatus::NotAttempted);
         match self.setup.output {
-            OutputFormat::Text if r.status == RowStatus::NotAttempted => {
-                self.not_attempted_lines += 1;
-                if self.not_attempted_lines <= SAME_WARNING_SHOWN {
-                    lines::text(&mut self.out, &r, username, email);
-                }
-            }
+            // After a stop thousands may follow: three lines, then a count (in `finish`).
+            OutputFormat::Text
+                if r.status == RowStatus::NotAttempted
+                    && self.summary.not_attempted > SAME_WARNING_SHOWN => {}
             OutputFormat::Text if show => lines::text(&mut self.out, &r, username, email),
             OutputFormat::Json if show => lines::json(&mut self.out, &r, username, email),
             _ => {}
@@ -320,8 +315,10 @@ impl Reporter {
     }
 
     fn finish(mut self) -> Summary {
-        if self.not_attempted_lines > SAME_WARNING_SHOWN {
-            let more = self.not_attempted_lines - SAME_WARNING_SHOWN;
+        if self.setup.output == OutputFormat::Text
+            && self.summary.not_attempted > SAME_WARNING_SHOWN
+        {
+            let more = self.summary.not_attempted - SAME_WARNING_SHOWN;
             let where_ = match (&self.setup.failed, &self.setup.report) {
                 (Some(f), _) => format!("{} lists them", f.path.display()),
                 (None, Some(r)) => format!("{} lists them", r.path.display()),
