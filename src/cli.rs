@@ -6,10 +6,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 
-use crate::input::Source;
-use crate::report::OutputFormat;
-use crate::report::Summary;
-use crate::{Error, Options};
+use crate::{Error, Options, OutputFormat, Source, Summary};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -33,6 +30,8 @@ sent); 130 interrupted.";
 /// Create XMedius Cloud user accounts from a CSV file: concurrently, under a
 /// rate limit, retrying what can be retried, never creating a user twice.
 #[derive(Debug, Parser)]
+// Each bool is an independent flag; the doc comments are the help text, not Markdown.
+#[allow(clippy::struct_excessive_bools, clippy::doc_markdown)]
 #[command(name = "xmc-user-importer", version, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Args {
     /// The JSON config: endpoint, enterprise_account, access_token, password_setup_mode
@@ -128,11 +127,12 @@ fn parse_timeout(s: &str) -> Result<f64, String> {
 }
 
 impl Args {
+    /// The run's options: the flags, `XMC_ACCESS_TOKEN`, and whether a bar can be drawn.
     pub fn into_options(self) -> Options {
         let token = std::env::var("XMC_ACCESS_TOKEN")
             .ok()
             .filter(|t| !t.trim().is_empty())
-            .map(crate::secret::Secret::from);
+            .map(crate::Secret::from);
         Options {
             config: self.config,
             source: Source::from_arg(&self.csv),
@@ -160,6 +160,7 @@ impl Args {
 }
 
 /// Prints the closing lines of a run (or its error) on stderr and returns the exit code.
+#[must_use]
 pub fn conclude(result: &Result<Summary, Error>) -> u8 {
     match result {
         Ok(summary) => {
@@ -189,12 +190,12 @@ mod tests {
     fn two_positionals_are_a_whole_call() {
         let a = Args::try_parse_from(["x", "config.json", "sample.csv"]).unwrap();
         assert_eq!(a.concurrency, 8);
-        assert_eq!(a.rate, 10.0);
+        assert!((a.rate - 10.0).abs() < f64::EPSILON);
         let o = a.into_options();
         assert_eq!(o.source, Source::File("sample.csv".into()));
         assert_eq!(o.timeout, Duration::from_secs(30));
         let a = Args::try_parse_from(["x", "-r", "0.5", "c", "-"]).unwrap();
-        assert_eq!(a.rate, 0.5);
+        assert!((a.rate - 0.5).abs() < f64::EPSILON);
         assert_eq!(a.into_options().source, Source::Stdin);
     }
 

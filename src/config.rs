@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::secret::Secret;
 use crate::suggest::did_you_mean;
 
-pub const DEFAULT_ENDPOINT: &str = "https://portal.xmedius.com";
+pub(crate) const DEFAULT_ENDPOINT: &str = "https://portal.xmedius.com";
 const KNOWN_KEYS: [&str; 4] = [
     "endpoint",
     "enterprise_account",
@@ -20,7 +20,7 @@ const KNOWN_KEYS: [&str; 4] = [
 
 /// How each new user gets a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PasswordMode {
+pub(crate) enum PasswordMode {
     /// The password comes from the CSV's `password` column.
     Manual,
     /// The portal e-mails the user to choose one.
@@ -30,7 +30,7 @@ pub enum PasswordMode {
 }
 
 impl PasswordMode {
-    pub const NAMES: [&'static str; 3] = ["manual", "user_choice", "random"];
+    pub(crate) const NAMES: [&'static str; 3] = ["manual", "user_choice", "random"];
 
     fn parse(s: &str) -> Option<Self> {
         match s {
@@ -42,7 +42,7 @@ impl PasswordMode {
     }
 
     /// The portal's `password_setup_type` for this mode.
-    pub fn setup_type(self) -> &'static str {
+    pub(crate) fn setup_type(self) -> &'static str {
         match self {
             Self::Manual => "force",
             Self::UserChoice => "user",
@@ -52,49 +52,78 @@ impl PasswordMode {
 }
 
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     /// The path without a trailing `/` (a bare host keeps its root `/`).
-    pub endpoint: Url,
-    pub enterprise_account: String,
-    pub access_token: Secret,
-    pub password_mode: PasswordMode,
+    pub(crate) endpoint: Url,
+    pub(crate) enterprise_account: String,
+    pub(crate) access_token: Secret,
+    pub(crate) password_mode: PasswordMode,
 }
 
+/// What is wrong with the config file; every one exits 2 before anything is sent.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config file {path}: {reason}")]
-    Read { path: PathBuf, reason: String },
-    #[error(
-        "config file {path} is empty: it must hold a JSON object such as \
-         {{\"enterprise_account\": \"acme\", \"access_token\": \"…\", \"password_setup_mode\": \"manual\"}}"
-    )]
-    Empty { path: PathBuf },
-    #[error("config file {path}, line {line}, column {column}: invalid JSON: {reason}")]
-    Json {
+    /// It cannot be read.
+    #[error("config file {}: {}", path.display(), describe_io_error(path, source))]
+    Read {
+        /// The file.
         path: PathBuf,
-        line: usize,
-        column: usize,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It holds nothing.
+    #[error(
+        "config file {} is empty: it must hold a JSON object such as \
+         {{\"enterprise_account\": \"acme\", \"access_token\": \"…\", \"password_setup_mode\": \"manual\"}}",
+        path.display()
+    )]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// It is not JSON.
+    #[error(
+        "config file {}, line {}, column {}: invalid JSON: {}{hint}",
+        path.display(),
+        source.line(),
+        source.column(),
+        json_reason(source)
+    )]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+        /// A hint when the file looks like the users CSV.
+        hint: &'static str,
+    },
+    /// A key is missing or wrong.
+    #[error("config file {}: {reason}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and what to do.
         reason: String,
     },
-    #[error("config file {path}: {reason}")]
-    Invalid { path: PathBuf, reason: String },
 }
 
 impl Config {
     /// Reads and checks the file. `env_token` (from `XMC_ACCESS_TOKEN`) wins over
     /// the file's `access_token`. Returns the warnings to show (unknown keys).
-    pub fn load(
+    pub(crate) fn load(
         path: &Path,
         env_token: Option<Secret>,
     ) -> Result<(Config, Vec<String>), ConfigError> {
-        let bytes = std::fs::read(path).map_err(|e| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
-            reason: describe_io_error(path, &e),
+            source,
         })?;
         Self::parse(path, &bytes, env_token)
     }
 
-    pub fn parse(
+    pub(crate) fn parse(
         path: &Path,
         bytes: &[u8],
         env_token: Option<Secret>,
@@ -103,27 +132,7 @@ impl Config {
             path: path.to_owned(),
             reason,
         };
-        let text = std::str::from_utf8(bytes)
-            .map_err(|_| invalid("is not UTF-8 text; save it as UTF-8 JSON".into()))?;
-        let text = text.trim_start_matches('\u{feff}');
-        if text.trim().is_empty() {
-            return Err(ConfigError::Empty {
-                path: path.to_owned(),
-            });
-        }
-        let value: Value = serde_json::from_str(text).map_err(|e| ConfigError::Json {
-            path: path.to_owned(),
-            line: e.line(),
-            column: e.column(),
-            reason: json_reason(&e) + looks_like_csv(text),
-        })?;
-        let Value::Object(map) = value else {
-            return Err(invalid(format!(
-                "must hold a JSON object ({{ … }}), not {}",
-                kind_of(&value)
-            )));
-        };
-
+        let map = json_object(path, bytes)?;
         let warnings = map
             .keys()
             .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
@@ -135,69 +144,94 @@ impl Config {
                 )
             })
             .collect();
-
-        let endpoint = match string_key(&map, "endpoint").map_err(&invalid)? {
+        let endpoint = match string_key(&map, "endpoint").map_err(invalid)? {
             None => DEFAULT_ENDPOINT,
             Some(s) if s.trim().is_empty() => DEFAULT_ENDPOINT,
             Some(s) => s.trim(),
         };
-        let endpoint = parse_endpoint(endpoint).map_err(&invalid)?;
-
-        let enterprise_account = string_key(&map, "enterprise_account")
-            .map_err(&invalid)?
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                invalid("\"enterprise_account\" is missing or empty: set it to your enterprise's account name".into())
-            })?
-            .to_owned();
-
-        let file_token = string_key(&map, "access_token").map_err(&invalid)?;
-        let access_token = match env_token.filter(|t| !t.expose().trim().is_empty()) {
-            Some(t) => t.expose().trim().to_owned(),
-            None => match file_token.map(str::trim).filter(|t| !t.is_empty()) {
-                Some(t) => t.to_owned(),
-                None => {
-                    return Err(invalid(
-                        "\"access_token\" is missing or empty: set it, or set the XMC_ACCESS_TOKEN \
-                         environment variable (a token with the Manage users permission)"
-                            .into(),
-                    ));
-                }
-            },
+        let config = Config {
+            endpoint: parse_endpoint(endpoint).map_err(invalid)?,
+            enterprise_account: enterprise_account(&map).map_err(invalid)?,
+            access_token: access_token(&map, env_token).map_err(invalid)?,
+            password_mode: password_mode(&map).map_err(invalid)?,
         };
-        if access_token.chars().any(|c| c.is_control()) {
-            return Err(invalid(
-                "the access token holds control characters; copy it again".into(),
-            ));
-        }
-
-        let mode = string_key(&map, "password_setup_mode")
-            .map_err(&invalid)?
-            .ok_or_else(|| {
-                invalid(format!(
-                    "\"password_setup_mode\" is missing: set it to one of {}",
-                    quoted_list(&PasswordMode::NAMES)
-                ))
-            })?;
-        let password_mode = PasswordMode::parse(mode.trim()).ok_or_else(|| {
-            invalid(format!(
-                "\"password_setup_mode\" is \"{mode}\"; it must be one of {}{}",
-                quoted_list(&PasswordMode::NAMES),
-                did_you_mean(mode, PasswordMode::NAMES)
-            ))
-        })?;
-
-        Ok((
-            Config {
-                endpoint,
-                enterprise_account,
-                access_token: Secret::new(access_token),
-                password_mode,
-            },
-            warnings,
-        ))
+        Ok((config, warnings))
     }
+}
+
+/// The file's JSON object, or an error naming the line and column.
+fn json_object(path: &Path, bytes: &[u8]) -> Result<Map<String, Value>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| invalid("is not UTF-8 text; save it as UTF-8 JSON".into()))?;
+    let text = text.trim_start_matches('\u{feff}');
+    if text.trim().is_empty() {
+        return Err(ConfigError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    let value: Value = serde_json::from_str(text).map_err(|source| ConfigError::Json {
+        path: path.to_owned(),
+        source,
+        hint: looks_like_csv(text),
+    })?;
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(invalid(format!(
+            "must hold a JSON object ({{ … }}), not {}",
+            kind_of(&other)
+        ))),
+    }
+}
+
+fn enterprise_account(map: &Map<String, Value>) -> Result<String, String> {
+    string_key(map, "enterprise_account")?
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            "\"enterprise_account\" is missing or empty: set it to your enterprise's account name"
+                .into()
+        })
+}
+
+/// `XMC_ACCESS_TOKEN` wins over the file's `access_token`.
+fn access_token(map: &Map<String, Value>, env_token: Option<Secret>) -> Result<Secret, String> {
+    let file_token = string_key(map, "access_token")?;
+    let token = match env_token.filter(|t| !t.expose().trim().is_empty()) {
+        Some(t) => t.expose().trim().to_owned(),
+        None => file_token
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(
+                "\"access_token\" is missing or empty: set it, or set the XMC_ACCESS_TOKEN \
+                 environment variable (a token with the Manage users permission)",
+            )?
+            .to_owned(),
+    };
+    if token.chars().any(char::is_control) {
+        return Err("the access token holds control characters; copy it again".into());
+    }
+    Ok(Secret::new(token))
+}
+
+fn password_mode(map: &Map<String, Value>) -> Result<PasswordMode, String> {
+    let mode = string_key(map, "password_setup_mode")?.ok_or_else(|| {
+        format!(
+            "\"password_setup_mode\" is missing: set it to one of {}",
+            quoted_list(&PasswordMode::NAMES)
+        )
+    })?;
+    PasswordMode::parse(mode.trim()).ok_or_else(|| {
+        format!(
+            "\"password_setup_mode\" is \"{mode}\"; it must be one of {}{}",
+            quoted_list(&PasswordMode::NAMES),
+            did_you_mean(mode, PasswordMode::NAMES)
+        )
+    })
 }
 
 fn string_key<'a>(map: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, String> {
@@ -213,7 +247,7 @@ fn string_key<'a>(map: &'a Map<String, Value>, key: &str) -> Result<Option<&'a s
 
 /// `https://` anywhere; `http://` only to this machine, for local testing:
 /// the token must never cross a network in clear text.
-pub fn parse_endpoint(s: &str) -> Result<Url, String> {
+pub(crate) fn parse_endpoint(s: &str) -> Result<Url, String> {
     let url = Url::parse(s).map_err(|e| {
         format!("\"endpoint\" \"{s}\" is not a URL ({e}); write it like {DEFAULT_ENDPOINT}")
     })?;
@@ -283,7 +317,7 @@ fn looks_like_csv(text: &str) -> &'static str {
     }
 }
 
-/// serde_json's message without its own " at line L column C" suffix.
+/// `serde_json`'s message without its own " at line L column C" suffix.
 fn json_reason(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     match msg.rfind(" at line ") {
@@ -293,8 +327,8 @@ fn json_reason(e: &serde_json::Error) -> String {
 }
 
 /// A sentence for an I/O error on a file the user named.
-pub fn describe_io_error(path: &Path, e: &std::io::Error) -> String {
-    use std::io::ErrorKind::*;
+pub(crate) fn describe_io_error(path: &Path, e: &std::io::Error) -> String {
+    use std::io::ErrorKind::{IsADirectory, NotFound, PermissionDenied};
     match e.kind() {
         NotFound => "does not exist; check the path".to_owned(),
         PermissionDenied => "cannot be read: permission denied".to_owned(),

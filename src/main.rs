@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     };
     let options = args.into_options();
     let result = runtime.block_on(xmc_user_importer::run(options, &mut |w| {
-        eprintln!("warning: {w}")
+        eprintln!("warning: {w}");
     }));
     let code = xmc_user_importer::cli::conclude(&result);
     // Everything is written. A read of standard input blocked in the

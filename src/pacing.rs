@@ -14,7 +14,7 @@ use tokio::time::Instant;
 /// The token bucket in front of every POST. `--rate 0` means none, until the
 /// portal answers 429: then the rate drops multiplicatively (x0.7) and comes
 /// back additively in quiet seconds, never above `--rate`.
-pub struct Pacer {
+pub(crate) struct Pacer {
     max_rate: Option<f64>,
     /// The lowest rate a 429 may bring: 0.1/s, or `--rate` when lower.
     floor: f64,
@@ -45,6 +45,13 @@ struct PacerState {
     accepted_mark: (Instant, u64),
 }
 
+/// A row that has been answered 429 for this long gives up; a single
+/// `Retry-After` this long stops the run. Pauses never last longer.
+pub(crate) const THROTTLE_GIVE_UP: Duration = Duration::from_secs(600);
+/// `Retry-After` values beyond this are read as this (a day): far beyond
+/// what a row waits anyway, and no `Instant` overflow.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
 const DECREASE: f64 = 0.7;
 const MIN_RATE: f64 = 0.1;
 /// A rate this high is no limit at all (its period would round to zero).
@@ -64,7 +71,7 @@ const SAME_BURST: Duration = Duration::from_millis(250);
 /// on the next turn; the slots stay one period apart, so no 1-second window
 /// holds more than `--rate + --burst` POSTs (`k` is chosen so that the extra
 /// cell never adds a whole POST to a window, fractional rates included).
-pub struct Bucket {
+pub(crate) struct Bucket {
     limiter: DefaultDirectRateLimiter,
     cells_per_post: NonZeroU32,
 }
@@ -79,7 +86,10 @@ impl Bucket {
         let k = if fraction < 1e-9 {
             4
         } else {
-            ((1.0 / (1.0 - fraction)).floor() + 1.0).clamp(4.0, 10_000.0) as u32
+            // Clamped to 4..=10,000 first: the cast is exact.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let k = ((1.0 / (1.0 - fraction)).floor() + 1.0).clamp(4.0, 10_000.0) as u32;
+            k
         };
         // The command line's bound, which keeps governor's sums in range.
         let burst = burst.min(MAX_BURST);
@@ -116,7 +126,7 @@ impl Bucket {
 
 impl Pacer {
     /// `rate` in requests per second (`0` = no limit), `burst` the bucket's size.
-    pub fn new(rate: f64, burst: u32) -> Pacer {
+    pub(crate) fn new(rate: f64, burst: u32) -> Pacer {
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
         let max_rate = (rate > 0.0 && rate < MAX_RATE).then_some(rate);
         let now = Instant::now();
@@ -141,7 +151,7 @@ impl Pacer {
     }
 
     /// Waits for a token of the limiter in force: call once before each POST.
-    pub async fn acquire(&self) {
+    pub(crate) async fn acquire(&self) {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
@@ -155,12 +165,12 @@ impl Pacer {
                 return;
             };
             tokio::select! {
-                _ = limiter.until_ready() => {
+                () = limiter.until_ready() => {
                     if self.lock().generation == generation {
                         return;
                     }
                 }
-                _ = changed => {}
+                () = changed => {}
             }
         }
     }
@@ -178,9 +188,9 @@ impl Pacer {
 
     /// A 429 was answered and every worker now pauses for `pause`: slow the
     /// whole pool down.
-    pub fn on_throttle(&self, pause: Duration) {
+    pub(crate) fn on_throttle(&self, pause: Duration) {
         let now = Instant::now();
-        let pause_end = now + pause.min(crate::pipeline::THROTTLE_GIVE_UP);
+        let pause_end = now + pause.min(THROTTLE_GIVE_UP);
         let mut s = self.lock();
         // 429s during the pause, or just after the last one, are one burst.
         if let Some(t) = s.last_throttle
@@ -253,7 +263,7 @@ impl Pacer {
     }
 
     /// An answer that was not a 429: the portal did not throttle this request.
-    pub fn on_not_throttled(&self) {
+    pub(crate) fn on_not_throttled(&self) {
         self.lock().accepted += 1;
     }
 
@@ -266,7 +276,7 @@ impl Pacer {
 
 /// After a 429 every worker waits here until the portal's `Retry-After` has passed.
 #[derive(Default)]
-pub struct PauseGate {
+pub(crate) struct PauseGate {
     state: Mutex<PauseState>,
 }
 
@@ -281,9 +291,9 @@ struct PauseState {
 impl PauseGate {
     /// Everyone waits `d` from now (at most the 10 minutes after which a
     /// throttled row gives up), unless a longer pause is already on.
-    pub fn pause_for(&self, d: Duration) {
+    pub(crate) fn pause_for(&self, d: Duration) {
         let now = Instant::now();
-        let t = now + d.min(crate::pipeline::THROTTLE_GIVE_UP);
+        let t = now + d.min(THROTTLE_GIVE_UP);
         let mut s = self.lock();
         s.throttled += 1;
         let from = s.until.map_or(now, |u| u.max(now));
@@ -297,17 +307,17 @@ impl PauseGate {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn is_paused(&self) -> bool {
+    pub(crate) fn is_paused(&self) -> bool {
         self.lock().until.is_some_and(|t| t > Instant::now())
     }
 
     /// How many 429s paused the pool, and for how long in all.
-    pub fn totals(&self) -> (u64, Duration) {
+    pub(crate) fn totals(&self) -> (u64, Duration) {
         let s = self.lock();
         (s.throttled, s.paused)
     }
 
-    pub async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         loop {
             let until = self.lock().until;
             match until {
@@ -320,7 +330,8 @@ impl PauseGate {
 
 /// The retry schedule: exponential from 0.5 s, doubling, capped at 30 s,
 /// with full jitter (a uniform draw between zero and the step).
-pub struct Backoff {
+#[derive(Debug)]
+pub(crate) struct Backoff {
     steps: backon::ExponentialBackoff,
 }
 
@@ -339,12 +350,12 @@ impl Default for Backoff {
 
 impl Backoff {
     /// The ceiling of the next wait (before jitter).
-    pub fn next_ceiling(&mut self) -> Duration {
+    pub(crate) fn next_ceiling(&mut self) -> Duration {
         self.steps.next().unwrap_or(Duration::from_secs(30))
     }
 
     /// The next wait: uniform in `[0, ceiling]`.
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         self.next_ceiling().mul_f64(fastrand::f64())
     }
 }
@@ -357,7 +368,7 @@ mod tests {
     fn backoff_schedule_doubles_to_the_cap() {
         let mut b = Backoff::default();
         let ceilings: Vec<u64> = (0..9)
-            .map(|_| b.next_ceiling().as_millis() as u64)
+            .map(|_| u64::try_from(b.next_ceiling().as_millis()).unwrap())
             .collect();
         assert_eq!(
             ceilings,
@@ -436,7 +447,7 @@ mod tests {
         tokio::time::advance(Duration::from_millis(1100)).await;
         p.acquire().await;
         assert_eq!(p.current_rate(), Some(70.0));
-        tokio::time::advance(Duration::from_millis(1000)).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
         p.acquire().await;
         assert_eq!(p.current_rate(), Some(75.0));
     }

@@ -8,11 +8,13 @@ use std::fmt;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret value.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
 
     /// The value itself, for the one place that must send it.
+    #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
     }

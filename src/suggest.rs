@@ -1,7 +1,10 @@
 //! "Did you mean …?" for a name the user mistyped (config keys, CSV columns, time zones).
 
 /// The known name closest to `given`, when it is close enough to be a likely typo.
-pub fn closest<'a>(given: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    given: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let given = given.trim().to_lowercase();
     known
         .into_iter()
@@ -12,7 +15,7 @@ pub fn closest<'a>(given: &str, known: impl IntoIterator<Item = &'a str>) -> Opt
 }
 
 /// ` (did you mean "x"?)`, or nothing.
-pub fn did_you_mean<'a>(given: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn did_you_mean<'a>(given: &str, known: impl IntoIterator<Item = &'a str>) -> String {
     closest(given, known)
         .map(|k| format!(" (did you mean \"{k}\"?)"))
         .unwrap_or_default()

@@ -5,7 +5,7 @@ use crate::suggest::{closest, did_you_mean};
 
 /// A column of the users CSV, in the order the documentation lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Column {
+pub(crate) enum Column {
     Username,
     Email,
     FirstName,
@@ -28,7 +28,7 @@ pub enum Column {
 }
 
 impl Column {
-    pub const ALL: [Column; 19] = [
+    pub(crate) const ALL: [Column; 19] = [
         Column::Username,
         Column::Email,
         Column::FirstName,
@@ -51,7 +51,7 @@ impl Column {
     ];
 
     /// The header name, which is also the key sent to the portal for plain fields.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Column::Username => "username",
             Column::Email => "email",
@@ -88,24 +88,39 @@ impl Column {
 
 /// The header row: where each known column stands, and the names as written.
 #[derive(Debug, Clone)]
-pub struct Header {
+pub(crate) struct Header {
     /// The header's cells, as read (for the failed-rows file).
-    pub names: Vec<String>,
+    pub(crate) names: Vec<String>,
     positions: [Option<usize>; 19],
 }
 
+/// Why the header row is not usable.
 #[derive(Debug, thiserror::Error)]
 pub enum HeaderError {
+    /// A required column is missing (the sentence says which, and what was found).
     #[error("{0}")]
     Missing(String),
+    /// A column is named twice.
+    #[error(
+        "the header names the column \"{name}\" twice (columns {first} and {second}); keep one"
+    )]
+    Duplicate {
+        /// The column.
+        name: &'static str,
+        /// Its 1-based positions.
+        first: usize,
+        /// The second one.
+        second: usize,
+    },
+    /// A quote opened in the header is never closed.
     #[error("{0}")]
-    Duplicate(String),
+    Unclosed(super::stream::Unclosed),
 }
 
 impl Header {
     /// Maps the header cells onto columns: case-insensitive, surrounding spaces
     /// and a byte-order mark ignored. Returns the warnings for unknown columns.
-    pub fn parse(
+    pub(crate) fn parse(
         cells: Vec<String>,
         mode: PasswordMode,
     ) -> Result<(Header, Vec<String>), HeaderError> {
@@ -116,12 +131,11 @@ impl Header {
             match Column::from_header(name) {
                 Some(col) => {
                     if let Some(first) = positions[col.index()] {
-                        return Err(HeaderError::Duplicate(format!(
-                            "the header names the column \"{}\" twice (columns {} and {}); keep one",
-                            col.name(),
-                            first + 1,
-                            i + 1
-                        )));
+                        return Err(HeaderError::Duplicate {
+                            name: col.name(),
+                            first: first + 1,
+                            second: i + 1,
+                        });
                     }
                     positions[col.index()] = Some(i);
                 }
@@ -145,61 +159,7 @@ impl Header {
             .map(Column::name)
             .collect();
         if !missing.is_empty() {
-            let why = if missing.contains(&"password") {
-                " (password_setup_mode is \"manual\", so each row needs a password)"
-            } else {
-                ""
-            };
-            let found: Vec<String> = cells
-                .iter()
-                .take(8)
-                .map(|c| format!("\"{}\"", c.trim_start_matches('\u{feff}').trim()))
-                .collect();
-            let quoted: Vec<String> = missing.iter().map(|m| format!("\"{m}\"")).collect();
-            let what = match quoted.as_slice() {
-                [one] => format!("has no {one} column"),
-                [init @ .., last] => format!(
-                    "is missing the required columns {} and {last}",
-                    init.join(", ")
-                ),
-                [] => String::new(),
-            };
-            // A column that is probably the missing one, misspelt ("E-mail").
-            let hints: Vec<String> = missing
-                .iter()
-                .filter_map(|m| {
-                    let cell = cells
-                        .iter()
-                        .map(|c| c.trim_start_matches('\u{feff}').trim())
-                        .find(|c| {
-                            Column::from_header(c).is_none()
-                                && closest(c, Column::ALL.iter().map(|c| c.name())) == Some(*m)
-                        })?;
-                    Some(format!(
-                        "; the column \"{cell}\" may be meant as \"{m}\": rename it"
-                    ))
-                })
-                .collect();
-            // A file with no header row: its first user is not echoed (the
-            // row may hold a password).
-            if cells.iter().any(|c| c.contains('@')) {
-                return Err(HeaderError::Missing(format!(
-                    "the first row holds an e-mail address: it looks like a user, not a header \
-                     row. Add a header row naming the columns first, e.g. \
-                     username,email,first_name,last_name{}",
-                    if mode == PasswordMode::Manual {
-                        ",password"
-                    } else {
-                        ""
-                    }
-                )));
-            }
-            return Err(HeaderError::Missing(format!(
-                "the header row {what}{why}{}; the header row found was: {}{}",
-                hints.concat(),
-                found.join(", "),
-                if cells.len() > 8 { ", …" } else { "" }
-            )));
+            return Err(missing_columns(&cells, &missing, mode));
         }
         Ok((
             Header {
@@ -210,17 +170,70 @@ impl Header {
         ))
     }
 
-    pub fn position(&self, col: Column) -> Option<usize> {
+    pub(crate) fn position(&self, col: Column) -> Option<usize> {
         self.positions[col.index()]
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.names.len()
     }
+}
 
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+/// The error for a header without the `missing` columns: what is missing,
+/// a column that is probably one of them misspelt, and what was found. A
+/// first row holding an e-mail address is a user, not a header, and is not
+/// echoed (the row may hold a password).
+fn missing_columns(cells: &[String], missing: &[&str], mode: PasswordMode) -> HeaderError {
+    let clean = |c: &'_ String| c.trim_start_matches('\u{feff}').trim().to_owned();
+    if cells.iter().any(|c| c.contains('@')) {
+        return HeaderError::Missing(format!(
+            "the first row holds an e-mail address: it looks like a user, not a header \
+             row. Add a header row naming the columns first, e.g. \
+             username,email,first_name,last_name{}",
+            if mode == PasswordMode::Manual {
+                ",password"
+            } else {
+                ""
+            }
+        ));
     }
+    let why = if missing.contains(&"password") {
+        " (password_setup_mode is \"manual\", so each row needs a password)"
+    } else {
+        ""
+    };
+    let quoted: Vec<String> = missing.iter().map(|m| format!("\"{m}\"")).collect();
+    let what = match quoted.as_slice() {
+        [one] => format!("has no {one} column"),
+        [init @ .., last] => format!(
+            "is missing the required columns {} and {last}",
+            init.join(", ")
+        ),
+        [] => String::new(),
+    };
+    // A column that is probably the missing one, misspelt ("E-mail").
+    let hints: String = missing
+        .iter()
+        .filter_map(|m| {
+            let cell = cells.iter().map(clean).find(|c| {
+                Column::from_header(c).is_none()
+                    && closest(c, Column::ALL.iter().map(|c| c.name())) == Some(*m)
+            })?;
+            Some(format!(
+                "; the column \"{cell}\" may be meant as \"{m}\": rename it"
+            ))
+        })
+        .collect();
+    let found: Vec<String> = cells
+        .iter()
+        .take(8)
+        .map(|c| format!("\"{}\"", clean(c)))
+        .collect();
+    HeaderError::Missing(format!(
+        "the header row {what}{why}{hints}; the header row found was: {}{}",
+        found.join(", "),
+        if cells.len() > 8 { ", …" } else { "" }
+    ))
 }
 
 #[cfg(test)]

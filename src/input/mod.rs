@@ -2,11 +2,11 @@
 //! Windows-1252, the header row, spreadsheet line numbers. Memory stays flat
 //! whatever the file's size.
 
-pub mod columns;
-pub mod seen;
+pub(crate) mod columns;
+pub(crate) mod seen;
 mod stream;
-pub mod timezones;
-pub mod validate;
+pub(crate) mod timezones;
+pub(crate) mod validate;
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -15,19 +15,25 @@ use std::sync::{Arc, Mutex};
 use csv_async::{AsyncReader, AsyncReaderBuilder, ByteRecord};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-pub use columns::{Column, Header};
+pub use columns::HeaderError;
+pub(crate) use columns::{Column, Header};
 use stream::SharedTracker;
+pub use stream::Unclosed;
 
 use crate::config::{PasswordMode, describe_io_error};
 
 /// Where the users come from: a file, or standard input (`-`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
+    /// A path.
     File(PathBuf),
+    /// `-`
     Stdin,
 }
 
 impl Source {
+    /// `-` is standard input; anything else a path.
+    #[must_use]
     pub fn from_arg(arg: &Path) -> Source {
         if arg.as_os_str() == "-" {
             Source::Stdin
@@ -37,7 +43,7 @@ impl Source {
     }
 
     /// How messages name it.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match self {
             Source::File(p) => p.display().to_string(),
             Source::Stdin => "standard input".to_owned(),
@@ -46,16 +52,16 @@ impl Source {
 }
 
 /// One data row of the file.
-pub struct Record {
+pub(crate) struct Record {
     /// The row number a spreadsheet shows: the header is 1, the first user 2.
-    pub line: u64,
+    pub(crate) line: u64,
     /// The cells as read (decoded, not trimmed), in the file's column order.
-    pub fields: Vec<String>,
+    pub(crate) fields: Vec<String>,
 }
 
 impl Record {
     /// The trimmed value of `col`, or "" when the file has no such column.
-    pub fn get<'a>(&'a self, header: &Header, col: Column) -> &'a str {
+    pub(crate) fn get<'a>(&'a self, header: &Header, col: Column) -> &'a str {
         header
             .position(col)
             .and_then(|i| self.fields.get(i))
@@ -70,35 +76,71 @@ impl std::fmt::Debug for Record {
     }
 }
 
+/// The input cannot be read, or not to its end.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("CSV file {path} {reason}")]
-    Open { path: String, reason: String },
+    /// The file cannot be opened.
+    #[error("CSV file {path} {}", describe_io_error(std::path::Path::new(.path), .source))]
+    Open {
+        /// As messages name it.
+        path: String,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not even a header row.
     #[error(
         "CSV file {path} is empty: it needs a header row (username,email,…) and one row per user"
     )]
-    Empty { path: String },
-    #[error("CSV file {path}, line {line}: {reason}")]
+    Empty {
+        /// As messages name it.
+        path: String,
+    },
+    /// The header row is not usable.
+    #[error("CSV file {path}, line {line}: {source}")]
     Header {
+        /// As messages name it.
         path: String,
+        /// The header's row.
         line: u64,
-        reason: String,
+        /// What is wrong with it.
+        #[source]
+        source: HeaderError,
     },
-    #[error("CSV file {path}, line {line}: cannot read further: {reason}")]
+    /// A row further down cannot be read.
+    #[error("CSV file {path}, line {line}: cannot read further: {source}")]
     Read {
+        /// As messages name it.
         path: String,
+        /// The row.
         line: u64,
-        reason: String,
+        /// Why.
+        #[source]
+        source: ReadError,
     },
+}
+
+/// Why the reading stopped at a row.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The CSV parser, or the bytes under it (a row too long, an I/O error).
+    #[error("{0}")]
+    Csv(#[from] csv_async::Error),
+    /// The bytes before the parser (UTF-16 transcoding, the first read).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A quoted cell still open at the end of the file.
+    #[error("{0}")]
+    Unclosed(stream::Unclosed),
 }
 
 type BoxRead = Pin<Box<dyn AsyncRead + Send>>;
 
 /// A streaming reader over the users CSV.
-pub struct CsvInput {
+pub(crate) struct CsvInput {
     reader: AsyncReader<BoxRead>,
-    pub header: Header,
-    pub delimiter: u8,
+    pub(crate) header: Header,
+    pub(crate) delimiter: u8,
     /// True once any record needed Windows-1252 decoding.
     saw_windows_1252: bool,
     path: String,
@@ -113,16 +155,16 @@ pub struct CsvInput {
 }
 
 /// A record, and whether it was the first one that was not UTF-8.
-pub struct Read {
-    pub record: Record,
-    pub first_windows_1252: bool,
+pub(crate) struct Read {
+    pub(crate) record: Record,
+    pub(crate) first_windows_1252: bool,
 }
 
 const SNIFF_LIMIT: usize = 64 * 1024;
 
 impl CsvInput {
     /// Opens the source and reads its header row. Returns the warnings to show.
-    pub async fn open(
+    pub(crate) async fn open(
         source: &Source,
         mode: PasswordMode,
     ) -> Result<(CsvInput, Vec<String>), InputError> {
@@ -133,14 +175,14 @@ impl CsvInput {
                 if p.is_dir() {
                     return Err(InputError::Open {
                         path,
-                        reason: "is a directory, not a file".into(),
+                        source: std::io::ErrorKind::IsADirectory.into(),
                     });
                 }
                 let f = tokio::fs::File::open(p)
                     .await
-                    .map_err(|e| InputError::Open {
+                    .map_err(|source| InputError::Open {
                         path: path.clone(),
-                        reason: describe_io_error(p, &e),
+                        source,
                     })?;
                 Box::pin(f)
             }
@@ -148,7 +190,7 @@ impl CsvInput {
         Self::from_reader(raw, path, mode).await
     }
 
-    pub async fn from_reader(
+    pub(crate) async fn from_reader(
         raw: BoxRead,
         path: String,
         mode: PasswordMode,
@@ -157,7 +199,7 @@ impl CsvInput {
             open_stream(raw).await.map_err(|e| InputError::Read {
                 path: path.clone(),
                 line: 1,
-                reason: e.to_string(),
+                source: e.into(),
             })?;
 
         // The header is the first row holding anything but spaces.
@@ -169,7 +211,7 @@ impl CsvInput {
                 .map_err(|e| InputError::Read {
                     path: path.clone(),
                     line: stream::lock(&tracker).oversized().unwrap_or(1),
-                    reason: e.to_string(),
+                    source: e.into(),
                 })?;
             let line = stream::lock(&tracker).take_row().unwrap_or(1);
             if !got {
@@ -179,7 +221,7 @@ impl CsvInput {
                 return Err(InputError::Header {
                     path,
                     line,
-                    reason: unclosed_reason(u),
+                    source: HeaderError::Unclosed(u),
                 });
             }
             if !is_blank(&buf) {
@@ -189,10 +231,10 @@ impl CsvInput {
         let mut warnings = Vec::new();
         let (cells, saw_windows_1252) = decode_record(&buf);
         let (header, header_warnings) =
-            Header::parse(cells, mode).map_err(|e| InputError::Header {
+            Header::parse(cells, mode).map_err(|source| InputError::Header {
                 path: path.clone(),
                 line: header_line,
-                reason: e.to_string(),
+                source,
             })?;
         if saw_windows_1252 {
             warnings.push(windows_1252_warning(&path, header_line));
@@ -219,7 +261,7 @@ impl CsvInput {
     }
 
     /// The next data row, `None` at the end of the file.
-    pub async fn next(&mut self) -> Option<Result<Read, InputError>> {
+    pub(crate) async fn next(&mut self) -> Option<Result<Read, InputError>> {
         let line = match self.next_raw().await? {
             Ok(line) => line,
             Err(e) => return Some(Err(e)),
@@ -243,7 +285,7 @@ impl CsvInput {
                     return Some(Err(InputError::Read {
                         path: self.path.clone(),
                         line: oversized.unwrap_or(self.last_line + 1),
-                        reason: e.to_string(),
+                        source: e.into(),
                     }));
                 }
                 Ok(true) => {}
@@ -259,7 +301,7 @@ impl CsvInput {
                 return Some(Err(InputError::Read {
                     path: self.path.clone(),
                     line,
-                    reason: unclosed_reason(u),
+                    source: ReadError::Unclosed(u),
                 }));
             }
             // A row holding only delimiters and spaces (a spreadsheet's empty
@@ -272,7 +314,7 @@ impl CsvInput {
 
     /// Reads the rest of the file without decoding it: how many data rows it
     /// holds, or the structural error the reader would stop at.
-    pub async fn count_rest(mut self) -> Result<u64, InputError> {
+    pub(crate) async fn count_rest(mut self) -> Result<u64, InputError> {
         let mut n = 0;
         while let Some(row) = self.next_raw().await {
             row?;
@@ -282,16 +324,16 @@ impl CsvInput {
     }
 
     /// The line of the header row.
-    pub fn header_line(&self) -> u64 {
+    pub(crate) fn header_line(&self) -> u64 {
         self.header_line
     }
 
-    pub fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         &self.path
     }
 }
 
-pub fn windows_1252_warning(path: &str, line: u64) -> String {
+pub(crate) fn windows_1252_warning(path: &str, line: u64) -> String {
     format!(
         "CSV file {path}, line {line}: the file is not UTF-8; reading it as Windows-1252 \
          (what spreadsheet programs write on Western-European Windows). If accents look wrong, \
@@ -321,7 +363,7 @@ fn decode_record(rec: &ByteRecord) -> (Vec<String>, bool) {
 }
 
 /// `,` unless the header line splits on `;` or a tab but not on `,`.
-pub fn sniff_delimiter(prefix: &[u8]) -> u8 {
+pub(crate) fn sniff_delimiter(prefix: &[u8]) -> u8 {
     sniff(prefix).0
 }
 
@@ -379,16 +421,6 @@ fn excel_sep_line(prefix: &[u8]) -> Option<(u8, usize)> {
 fn is_blank(rec: &ByteRecord) -> bool {
     rec.iter()
         .all(|f| f.iter().all(|b| b.is_ascii_whitespace() || *b == 0))
-}
-
-fn unclosed_reason(u: stream::Unclosed) -> String {
-    format!(
-        "a quote (\") opens column {} and is never closed, so the rest of the file ({} more \
-         line{}) would be one cell; close the quote, or remove it",
-        u.column,
-        u.lines,
-        if u.lines == 1 { "" } else { "s" }
-    )
 }
 
 /// The parser over `raw`: UTF-16 transcoded, a UTF-8 byte-order mark

@@ -15,7 +15,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hasher};
 /// A segment never grows (its entries could not be placed again without the
 /// full hash): when it is 85% full a twice-larger one is added. Sized up
 /// front from the file's row count, a file needs just one.
-pub struct SeenTable {
+pub(crate) struct SeenTable {
     segments: Vec<Vec<u64>>,
     len_in_last: usize,
     hasher: BuildHasherDefault<DefaultHasher>,
@@ -34,12 +34,12 @@ impl Default for SeenTable {
 
 impl SeenTable {
     /// A table that holds `expected` values in one segment.
-    pub fn with_capacity(expected: usize) -> Self {
+    pub(crate) fn with_capacity(expected: usize) -> Self {
         let slots = (expected * 100 / MAX_LOAD_PERCENT + 1).max(MIN_SLOTS);
         SeenTable {
             segments: vec![vec![0; slots]],
             len_in_last: 0,
-            hasher: Default::default(),
+            hasher: BuildHasherDefault::default(),
         }
     }
 
@@ -64,7 +64,7 @@ impl SeenTable {
     /// The line where `value` (case-insensitive) was first recorded, or `None`
     /// after recording it at `line`.
     #[cfg(test)]
-    pub fn first_seen_or_insert(&mut self, value: &str, line: u64) -> Option<u64> {
+    pub(crate) fn first_seen_or_insert(&mut self, value: &str, line: u64) -> Option<u64> {
         let found = self.get(value);
         if found.is_none() {
             self.insert(value, line);
@@ -73,12 +73,12 @@ impl SeenTable {
     }
 
     /// The line where `value` (case-insensitive) was recorded.
-    pub fn get(&self, value: &str) -> Option<u64> {
+    pub(crate) fn get(&self, value: &str) -> Option<u64> {
         self.find(self.hash(value))
     }
 
     /// Records `value` at `line` (the caller checked it is not there yet).
-    pub fn insert(&mut self, value: &str, line: u64) {
+    pub(crate) fn insert(&mut self, value: &str, line: u64) {
         let hash = self.hash(value);
         let last_len = self.segments.last().map_or(0, Vec::len);
         if (self.len_in_last + 1) * 100 > last_len * MAX_LOAD_PERCENT {

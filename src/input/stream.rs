@@ -12,7 +12,7 @@ use std::task::{Context, Poll, ready};
 use encoding_rs::{Decoder, Encoding};
 use tokio::io::{AsyncRead, ReadBuf};
 
-/// Where csv_core's state machine (default quoting, `""` escapes, any of
+/// Where `csv_core`'s state machine (default quoting, `""` escapes, any of
 /// `\r`, `\n`, `\r\n` ending a record) stands; kept in step with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -29,19 +29,32 @@ enum State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unclosed {
     /// The spreadsheet row of the record it is in.
-    pub row: u64,
+    pub(crate) row: u64,
     /// 1-based column.
-    pub column: usize,
+    pub(crate) column: usize,
     /// Line ends read after the quote opened.
-    pub lines: u64,
+    pub(crate) lines: u64,
+}
+
+impl std::fmt::Display for Unclosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a quote (\") opens column {} and is never closed, so the rest of the file ({} more \
+             line{}) would be one cell; close the quote, or remove it",
+            self.column,
+            self.lines,
+            if self.lines == 1 { "" } else { "s" }
+        )
+    }
 }
 
 /// No user row is this long: past it, the file is not read further (a quote
 /// never closed, or not a CSV file at all), so memory stays bounded.
-pub const MAX_ROW_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_ROW_BYTES: u64 = 1 << 20;
 
 #[derive(Debug)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     state: State,
     delimiter: u8,
     /// The spreadsheet row of the next record to start.
@@ -59,7 +72,7 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    pub fn new(delimiter: u8) -> Self {
+    pub(crate) fn new(delimiter: u8) -> Self {
         Tracker {
             state: State::StartRecord,
             delimiter,
@@ -78,7 +91,7 @@ impl Tracker {
         }
     }
 
-    pub fn feed(&mut self, bytes: &[u8]) {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
         for &c in bytes {
             self.step(c);
         }
@@ -88,7 +101,7 @@ impl Tracker {
     }
 
     /// The row of a record too long to be a user, once seen.
-    pub fn oversized(&self) -> Option<u64> {
+    pub(crate) fn oversized(&self) -> Option<u64> {
         self.oversized
     }
 
@@ -177,7 +190,7 @@ impl Tracker {
     }
 
     /// The end of the input.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if !self.finished {
             self.finished = true;
             if self.state == State::InQuoted {
@@ -187,30 +200,30 @@ impl Tracker {
     }
 
     /// The row of the next record the parser gives.
-    pub fn take_row(&mut self) -> Option<u64> {
+    pub(crate) fn take_row(&mut self) -> Option<u64> {
         self.starts.pop_front()
     }
 
     /// The quote left open at the end of the file, once it has been reached.
-    pub fn unclosed(&self) -> Option<Unclosed> {
+    pub(crate) fn unclosed(&self) -> Option<Unclosed> {
         self.unclosed
     }
 }
 
-pub type SharedTracker = Arc<Mutex<Tracker>>;
+pub(crate) type SharedTracker = Arc<Mutex<Tracker>>;
 
-pub fn lock(t: &SharedTracker) -> std::sync::MutexGuard<'_, Tracker> {
+pub(crate) fn lock(t: &SharedTracker) -> std::sync::MutexGuard<'_, Tracker> {
     t.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Passes bytes through, showing each to the tracker.
-pub struct Watch<R> {
+pub(crate) struct Watch<R> {
     inner: R,
     tracker: SharedTracker,
 }
 
 impl<R> Watch<R> {
-    pub fn new(inner: R, tracker: SharedTracker) -> Self {
+    pub(crate) fn new(inner: R, tracker: SharedTracker) -> Self {
         Watch { inner, tracker }
     }
 }
@@ -249,7 +262,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for Watch<R> {
 /// UTF-16, when the file starts with its byte-order mark, or, without one,
 /// with two text characters that have a zero byte each (`u\0s\0`): no
 /// UTF-8 or Windows-1252 CSV does.
-pub fn utf16(prefix: &[u8]) -> Option<&'static Encoding> {
+pub(crate) fn utf16(prefix: &[u8]) -> Option<&'static Encoding> {
     match prefix {
         [0xff, 0xfe, ..] => Some(encoding_rs::UTF_16LE),
         [0xfe, 0xff, ..] => Some(encoding_rs::UTF_16BE),
@@ -260,7 +273,7 @@ pub fn utf16(prefix: &[u8]) -> Option<&'static Encoding> {
 }
 
 /// Transcodes a UTF-16 stream (its byte-order mark removed) to UTF-8.
-pub struct Utf16ToUtf8<R> {
+pub(crate) struct Utf16ToUtf8<R> {
     inner: R,
     decoder: Decoder,
     input: Box<[u8]>,
@@ -270,7 +283,7 @@ pub struct Utf16ToUtf8<R> {
 }
 
 impl<R> Utf16ToUtf8<R> {
-    pub fn new(inner: R, encoding: &'static Encoding) -> Self {
+    pub(crate) fn new(inner: R, encoding: &'static Encoding) -> Self {
         Utf16ToUtf8 {
             inner,
             decoder: encoding.new_decoder_with_bom_removal(),

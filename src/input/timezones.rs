@@ -24,7 +24,7 @@ static ZONES: LazyLock<Vec<(&'static str, &'static str)>> = LazyLock::new(|| {
 /// An IANA name (`America/New_York`, what most systems use) gets the Rails
 /// name that stands for it; another `Area/City` is matched on its city, so
 /// `America/Toronto` is not taken for "American Samoa".
-pub fn did_you_mean(given: &str) -> String {
+pub(crate) fn did_you_mean(given: &str) -> String {
     let given = given.trim();
     let Some((_, city)) = given.rsplit_once('/') else {
         return crate::suggest::did_you_mean(given, names().iter().copied());
@@ -46,12 +46,12 @@ pub fn did_you_mean(given: &str) -> String {
 }
 
 /// All accepted names, in the file's order.
-pub fn names() -> &'static [&'static str] {
+pub(crate) fn names() -> &'static [&'static str] {
     &NAMES
 }
 
 /// The canonical spelling of `given` (case-insensitive), if the portal accepts it.
-pub fn canonical(given: &str) -> Option<&'static str> {
+pub(crate) fn canonical(given: &str) -> Option<&'static str> {
     let given = given.trim();
     NAMES
         .iter()

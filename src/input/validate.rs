@@ -8,82 +8,131 @@ use crate::config::PasswordMode;
 
 /// What validation derives from a row, for the payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Checked {
-    pub language: Option<&'static str>,
-    pub time_zone: Option<&'static str>,
+pub(crate) struct Checked {
+    pub(crate) language: Option<&'static str>,
+    pub(crate) time_zone: Option<&'static str>,
 }
 
-pub const LANGUAGES: [&str; 3] = ["en", "fr", "de"];
+pub(crate) const LANGUAGES: [&str; 3] = ["en", "fr", "de"];
 
-/// Checks one row against every rule; all problems are listed, joined by "; ".
-pub fn validate(header: &Header, rec: &Record, mode: PasswordMode) -> Result<Checked, String> {
-    let mut problems = Vec::new();
-    if rec.fields.len() != header.len() {
-        problems.push(format!(
-            "has {} cells but the header has {} columns (a missing or extra delimiter, or an unclosed quote?)",
-            rec.fields.len(),
-            header.len()
-        ));
-        return Err(problems.join("; "));
+/// One thing wrong with a row, said so that the user can fix the cell.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Problem {
+    #[error(
+        "has {cells} cells but the header has {columns} columns (a missing or extra delimiter, or an unclosed quote?)"
+    )]
+    CellCount { cells: usize, columns: usize },
+    #[error("username is empty")]
+    EmptyUsername,
+    #[error(
+        "username \"{username}\" has the character {}; only letters a-z, digits, \"-\", \"_\" and \".\" are allowed",
+        describe_char(*.character)
+    )]
+    UsernameCharacter { username: String, character: char },
+    #[error("email is empty")]
+    EmptyEmail,
+    #[error("email does not appear to be valid (\"{0}\")")]
+    Email(String),
+    #[error("password is empty (password_setup_mode is \"manual\": each row needs one)")]
+    EmptyPassword,
+    #[error(
+        "fax_number \"{0}\" is not in E.164 form: \"+\" then the country code and number, up to 15 digits, no spaces (e.g. +15145550123)"
+    )]
+    FaxNumber(String),
+    #[error("language \"{0}\" is not one of en, fr, de")]
+    Language(String),
+    #[error(
+        "time_zone \"{0}\" is not a time zone the portal knows{hint}; the README lists them",
+        hint = timezones::did_you_mean(.0)
+    )]
+    TimeZone(String),
+    #[error("duplicate of line {line} ({column} \"{value}\" appears there too)")]
+    Duplicate {
+        line: u64,
+        column: &'static str,
+        value: String,
+    },
+}
+
+/// Everything wrong with a row, joined by "; ".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub(crate) struct Invalid(pub(crate) Vec<Problem>);
+
+impl From<Problem> for Invalid {
+    fn from(p: Problem) -> Self {
+        Invalid(vec![p])
     }
+}
+
+/// Checks one row against every rule; all problems are listed.
+pub(crate) fn validate(
+    header: &Header,
+    rec: &Record,
+    mode: PasswordMode,
+) -> Result<Checked, Invalid> {
+    if rec.fields.len() != header.len() {
+        return Err(Problem::CellCount {
+            cells: rec.fields.len(),
+            columns: header.len(),
+        }
+        .into());
+    }
+    let mut problems = Vec::new();
     let get = |c| rec.get(header, c);
 
     let username = get(Column::Username);
     if username.is_empty() {
-        problems.push("username is empty".to_owned());
+        problems.push(Problem::EmptyUsername);
     } else if let Some(bad) = username
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
     {
-        problems.push(format!(
-            "username \"{username}\" has the character {}; only letters a-z, digits, \"-\", \"_\" and \".\" are allowed",
-            describe_char(bad)
-        ));
+        problems.push(Problem::UsernameCharacter {
+            username: username.to_owned(),
+            character: bad,
+        });
     }
 
     let email = get(Column::Email);
     if email.is_empty() {
-        problems.push("email is empty".to_owned());
+        problems.push(Problem::EmptyEmail);
     } else if !plausible_email(email) {
-        problems.push(format!("email does not appear to be valid (\"{email}\")"));
+        problems.push(Problem::Email(email.to_owned()));
     }
 
     if mode == PasswordMode::Manual && get(Column::Password).is_empty() {
-        problems.push(
-            "password is empty (password_setup_mode is \"manual\": each row needs one)".to_owned(),
-        );
+        problems.push(Problem::EmptyPassword);
     }
 
     let fax = get(Column::FaxNumber);
     if !fax.is_empty() && !is_e164(fax) {
-        problems.push(format!(
-            "fax_number \"{fax}\" is not in E.164 form: \"+\" then the country code and number, up to 15 digits, no spaces (e.g. +15145550123)"
-        ));
+        problems.push(Problem::FaxNumber(fax.to_owned()));
     }
 
     let language = match get(Column::Language) {
         "" => None,
-        l => match LANGUAGES.iter().find(|k| k.eq_ignore_ascii_case(l)) {
-            Some(k) => Some(*k),
-            None => {
-                problems.push(format!("language \"{l}\" is not one of en, fr, de"));
-                None
+        l => {
+            let known = LANGUAGES
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(l))
+                .copied();
+            if known.is_none() {
+                problems.push(Problem::Language(l.to_owned()));
             }
-        },
+            known
+        }
     };
 
     let time_zone = match get(Column::TimeZone) {
         "" => None,
-        tz => match timezones::canonical(tz) {
-            Some(c) => Some(c),
-            None => {
-                problems.push(format!(
-                    "time_zone \"{tz}\" is not a time zone the portal knows{}; the README lists them",
-                    timezones::did_you_mean(tz)
-                ));
-                None
+        tz => {
+            let known = timezones::canonical(tz);
+            if known.is_none() {
+                problems.push(Problem::TimeZone(tz.to_owned()));
             }
-        },
+            known
+        }
     };
 
     if problems.is_empty() {
@@ -92,19 +141,19 @@ pub fn validate(header: &Header, rec: &Record, mode: PasswordMode) -> Result<Che
             time_zone,
         })
     } else {
-        Err(problems.join("; "))
+        Err(Invalid(problems))
     }
 }
 
 /// Usernames and e-mails of the rows accepted so far.
 #[derive(Default)]
-pub struct Duplicates {
+pub(crate) struct Duplicates {
     usernames: SeenTable,
     emails: SeenTable,
 }
 
 impl Duplicates {
-    pub fn with_capacity(rows: usize) -> Self {
+    pub(crate) fn with_capacity(rows: usize) -> Self {
         Duplicates {
             usernames: SeenTable::with_capacity(rows),
             emails: SeenTable::with_capacity(rows),
@@ -113,16 +162,17 @@ impl Duplicates {
 
     /// Fails a row whose username or e-mail an earlier row already has;
     /// otherwise records both.
-    pub fn check(&mut self, username: &str, email: &str, line: u64) -> Result<(), String> {
+    pub(crate) fn check(&mut self, username: &str, email: &str, line: u64) -> Result<(), Problem> {
+        let duplicate = |line, column, value: &str| Problem::Duplicate {
+            line,
+            column,
+            value: value.to_owned(),
+        };
         if let Some(first) = self.usernames.get(username) {
-            return Err(format!(
-                "duplicate of line {first} (username \"{username}\" appears there too)"
-            ));
+            return Err(duplicate(first, "username", username));
         }
         if let Some(first) = self.emails.get(email) {
-            return Err(format!(
-                "duplicate of line {first} (email \"{email}\" appears there too)"
-            ));
+            return Err(duplicate(first, "email", email));
         }
         self.usernames.insert(username, line);
         self.emails.insert(email, line);
@@ -131,7 +181,7 @@ impl Duplicates {
 }
 
 /// One `@`, something before it, a dot inside the domain, no spaces.
-pub fn plausible_email(s: &str) -> bool {
+pub(crate) fn plausible_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };
@@ -145,7 +195,7 @@ pub fn plausible_email(s: &str) -> bool {
 }
 
 /// `+`, a non-zero digit, then at most 14 more digits.
-pub fn is_e164(s: &str) -> bool {
+pub(crate) fn is_e164(s: &str) -> bool {
     let Some(digits) = s.strip_prefix('+') else {
         return false;
     };
@@ -179,14 +229,17 @@ mod tests {
     fn row(fields: &[&str]) -> Record {
         Record {
             line: 7,
-            fields: fields.iter().map(|s| s.to_string()).collect(),
+            fields: fields
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
         }
     }
 
     const COLS: &str = "username,email,password,fax_number,language,time_zone";
 
     fn check(fields: &[&str]) -> Result<Checked, String> {
-        validate(&header(COLS), &row(fields), PasswordMode::Manual)
+        validate(&header(COLS), &row(fields), PasswordMode::Manual).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -286,9 +339,9 @@ mod tests {
         let mut d = Duplicates::default();
         assert!(d.check("Jon", "jon@w.com", 2).is_ok());
         assert!(d.check("arya", "arya@w.com", 3).is_ok());
-        let e = d.check("JON", "other@w.com", 4).unwrap_err();
+        let e = d.check("JON", "other@w.com", 4).unwrap_err().to_string();
         assert!(e.starts_with("duplicate of line 2"), "{e}");
-        let e = d.check("sansa", "ARYA@w.com", 5).unwrap_err();
+        let e = d.check("sansa", "ARYA@w.com", 5).unwrap_err().to_string();
         assert!(e.starts_with("duplicate of line 3"), "{e}");
     }
 }

@@ -5,11 +5,13 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
+use crate::pacing::MAX_RETRY_AFTER;
+
 /// The meaning of one attempt.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// 2xx with `"result": true`.
-    Created,
+pub(crate) enum Outcome {
+    /// 2xx with `"result": true`, and the answer's `data`.
+    Success { data: Option<Value> },
     /// Refused only because the username and the e-mail are both taken.
     Exists,
     /// Refused for a reason retrying will not change.
@@ -24,21 +26,26 @@ pub enum Outcome {
 }
 
 /// Classifies an HTTP answer. `retry_after` and `location` are the raw header values.
-pub fn classify(
+pub(crate) fn classify(
     status: u16,
     retry_after: Option<&str>,
     location: Option<&str>,
     body: &[u8],
     now: SystemTime,
 ) -> Outcome {
-    let json: Option<Value> = serde_json::from_slice(body).ok();
+    let mut json: Option<Value> = serde_json::from_slice(body).ok();
     match status {
         200..=299 => match json
             .as_ref()
             .and_then(|v| v.get("result"))
             .and_then(Value::as_bool)
         {
-            Some(true) => Outcome::Created,
+            Some(true) => Outcome::Success {
+                data: json
+                    .as_mut()
+                    .and_then(|v| v.get_mut("data"))
+                    .map(Value::take),
+            },
             Some(false) => refusal(status, json.as_ref()),
             None => Outcome::Transient {
                 reason: format!("HTTP {status} with an answer that is not the portal's JSON"),
@@ -85,11 +92,10 @@ pub fn classify(
                 ),
             },
             _ => Outcome::Rejected {
-                message: json
-                    .as_ref()
-                    .and_then(portal_message)
-                    .map(|m| format!("HTTP {status}: {m}"))
-                    .unwrap_or_else(|| format!("HTTP {status} {}", reason_phrase(status))),
+                message: json.as_ref().and_then(portal_message).map_or_else(
+                    || format!("HTTP {status} {}", reason_phrase(status)),
+                    |m| format!("HTTP {status}: {m}"),
+                ),
             },
         },
     }
@@ -150,7 +156,7 @@ fn only_username_and_email_taken(errors: &Value) -> bool {
 }
 
 /// `{"email": ["does not appear to be valid"]}` → `email: does not appear to be valid`.
-pub fn readable_errors(errors: &Value) -> String {
+pub(crate) fn readable_errors(errors: &Value) -> String {
     match errors {
         Value::Object(map) => map
             .iter()
@@ -188,11 +194,8 @@ fn portal_message(v: &Value) -> Option<String> {
         .find(|m| !m.is_empty())
 }
 
-/// Longer waits are read as this: far beyond what a row waits anyway.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
-
 /// `Retry-After`: delta-seconds or an HTTP date (a date in the past is zero).
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     let wait = if let Ok(secs) = value.parse::<u64>() {
         Duration::from_secs(secs)
@@ -227,9 +230,14 @@ mod tests {
     fn success() {
         assert_eq!(
             c(200, r#"{"result":true,"data":{"id":5}}"#),
-            Outcome::Created
+            Outcome::Success {
+                data: Some(serde_json::json!({"id": 5}))
+            }
         );
-        assert_eq!(c(201, r#"{"result":true}"#), Outcome::Created);
+        assert_eq!(
+            c(201, r#"{"result":true}"#),
+            Outcome::Success { data: None }
+        );
     }
 
     #[test]

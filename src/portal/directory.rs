@@ -5,9 +5,14 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+/// The groups answer does not say which group is the default.
+#[derive(Debug, thiserror::Error)]
+#[error("the groups answer has no \"default\" group")]
+pub(crate) struct NoDefaultGroup;
+
 #[derive(Debug, Clone, Default)]
-pub struct Directory {
-    pub default_group: Value,
+pub(crate) struct Directory {
+    pub(crate) default_group: Value,
     /// Exact name → ID, and lower-cased name → ID for a case-insensitive fallback.
     groups: HashMap<String, Value>,
     groups_folded: HashMap<String, Value>,
@@ -23,12 +28,12 @@ fn id_value(key: &str) -> Value {
 
 impl Directory {
     /// From the `data` of `GET …/groups` and of `GET …/fax_numbers`.
-    pub fn from_answers(groups: &Value, fax: &Value) -> Result<Directory, String> {
+    pub(crate) fn from_answers(groups: &Value, fax: &Value) -> Result<Directory, NoDefaultGroup> {
         let default_group = groups
             .get("default")
             .filter(|v| !v.is_null())
             .cloned()
-            .ok_or("the groups answer has no \"default\" group")?;
+            .ok_or(NoDefaultGroup)?;
         let mut dir = Directory {
             default_group,
             ..Default::default()
@@ -65,21 +70,21 @@ impl Directory {
     }
 
     /// The ID of the group named `name` (exact, else case-insensitive).
-    pub fn group(&self, name: &str) -> Option<&Value> {
+    pub(crate) fn group(&self, name: &str) -> Option<&Value> {
         self.groups
             .get(name)
             .or_else(|| self.groups_folded.get(&name.to_lowercase()))
     }
 
-    pub fn fax_number(&self, number: &str) -> Option<&Value> {
+    pub(crate) fn fax_number(&self, number: &str) -> Option<&Value> {
         self.fax_numbers.get(&normalize_number(number))
     }
 
-    pub fn group_count(&self) -> usize {
+    pub(crate) fn group_count(&self) -> usize {
         self.groups.len()
     }
 
-    pub fn fax_count(&self) -> usize {
+    pub(crate) fn fax_count(&self) -> usize {
         self.fax_numbers.len()
     }
 }

@@ -1,67 +1,89 @@
-//! The XMedius Cloud client: the two lookups at start, one POST per user, and
-//! the classification of each answer into an [`Outcome`].
+//! The XMedius Cloud client: builds each request (the lookups at start, one
+//! POST per user), sends it, and classifies the answer into an [`Outcome`].
+//! It does not retry or pace: the engine in `retry` does, for every request.
 
-pub mod classify;
-pub mod directory;
-pub mod payload;
+pub(crate) mod classify;
+pub(crate) mod directory;
+pub(crate) mod payload;
 
 use std::time::{Duration, SystemTime};
 
+pub(crate) use classify::Outcome;
+pub(crate) use directory::Directory;
 use reqwest::header::{
     ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER, USER_AGENT,
 };
-use reqwest::{Client, Url};
-use serde_json::Value;
-
-pub use classify::Outcome;
-pub use directory::Directory;
+use reqwest::{Client, Method, Url};
 
 use crate::config::Config;
 
-pub const USER_AGENT_VALUE: &str = concat!("xmc-user-importer/", env!("CARGO_PKG_VERSION"));
+const USER_AGENT_VALUE: &str = concat!("xmc-user-importer/", env!("CARGO_PKG_VERSION"));
+
+/// One request as a job carries it: the worker sends it without knowing
+/// what it is for.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) body: Option<bytes::Bytes>,
+    /// Waits for a turn of the shared pacer (every row's request); the
+    /// lookups at start do not.
+    pub(crate) paced: bool,
+}
 
 /// One request's result: the HTTP status (if an answer came) and its meaning.
 #[derive(Debug)]
-pub struct Attempt {
-    pub status: Option<u16>,
-    pub outcome: Outcome,
-    /// The `data` of a successful answer (used by the lookups at start).
-    pub data: Option<Value>,
+pub(crate) struct Attempt {
+    pub(crate) status: Option<u16>,
+    pub(crate) outcome: Outcome,
 }
 
 /// The two lookups made once at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     Groups,
     FaxNumbers,
 }
 
 impl Lookup {
     /// How messages name it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Lookup::Groups => "groups",
             Lookup::FaxNumbers => "fax numbers",
         }
     }
+
+    fn leaf(self) -> &'static str {
+        match self {
+            Lookup::Groups => "groups",
+            Lookup::FaxNumbers => "fax_numbers",
+        }
+    }
 }
 
-pub struct Portal {
+pub(crate) struct Portal {
     http: Client,
-    users: Url,
-    groups: Url,
-    fax_numbers: Url,
+    /// `{endpoint}/enterprises/{account}`
+    base: Url,
 }
 
+/// The HTTP client could not be set up.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot set up the HTTP client: {0}")]
-pub struct ClientError(String);
+pub enum ClientError {
+    /// The token cannot travel in an HTTP header.
+    #[error("the access token holds characters an HTTP header cannot carry")]
+    Token,
+    /// The TLS or connection pool setup failed.
+    #[error("cannot set up the HTTP client: {0}")]
+    Build(#[source] reqwest::Error),
+}
 
 impl Portal {
     /// One client for the whole run: a pool as large as the concurrency,
     /// no redirects followed (the token header would go along), the four
     /// headers on every request.
-    pub fn new(
+    pub(crate) fn new(
         config: &Config,
         timeout: Duration,
         concurrency: usize,
@@ -69,9 +91,8 @@ impl Portal {
         // Without a provider chosen by the build, rustls needs one installed
         // once per process; a second install fails harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut token = HeaderValue::from_str(config.access_token.expose()).map_err(|_| {
-            ClientError("the access token holds characters an HTTP header cannot carry".into())
-        })?;
+        let mut token =
+            HeaderValue::from_str(config.access_token.expose()).map_err(|_| ClientError::Token)?;
         token.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert("Authorization-Token", token);
@@ -86,46 +107,53 @@ impl Portal {
             .pool_max_idle_per_host(concurrency.max(1))
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| ClientError(e.to_string()))?;
-        let url = |leaf: &str| {
-            let mut u = config.endpoint.clone();
-            if let Ok(mut segs) = u.path_segments_mut() {
-                segs.pop_if_empty().extend([
-                    "enterprises",
-                    config.enterprise_account.as_str(),
-                    leaf,
-                ]);
-            }
-            u
-        };
-        Ok(Portal {
-            users: url("users"),
-            groups: url("groups"),
-            fax_numbers: url("fax_numbers"),
-            http,
-        })
+            .map_err(ClientError::Build)?;
+        let mut base = config.endpoint.clone();
+        if let Ok(mut segs) = base.path_segments_mut() {
+            segs.pop_if_empty()
+                .extend(["enterprises", config.enterprise_account.as_str()]);
+        }
+        Ok(Portal { http, base })
     }
 
-    pub fn url(&self, lookup: Lookup) -> &Url {
-        match lookup {
-            Lookup::Groups => &self.groups,
-            Lookup::FaxNumbers => &self.fax_numbers,
+    /// `{endpoint}/enterprises/{account}/{leaf…}`
+    fn url(&self, leaf: &[&str]) -> Url {
+        let mut u = self.base.clone();
+        if let Ok(mut segs) = u.path_segments_mut() {
+            segs.extend(leaf);
         }
+        u
     }
 
     /// One of the two GETs at start.
-    pub async fn get(&self, lookup: Lookup) -> Attempt {
-        self.send(self.http.get(self.url(lookup).clone())).await
+    pub(crate) fn lookup(&self, lookup: Lookup) -> Request {
+        Request {
+            method: Method::GET,
+            url: self.url(&[lookup.leaf()]),
+            body: None,
+            paced: false,
+        }
     }
 
-    /// POSTs one `{"user": …}` body.
-    pub async fn create_user(&self, body: bytes::Bytes) -> Attempt {
-        self.send(self.http.post(self.users.clone()).body(body))
-            .await
+    /// The POST that creates one user from its `{"user": …}` body.
+    pub(crate) fn create(&self, body: bytes::Bytes) -> Request {
+        Request {
+            method: Method::POST,
+            url: self.url(&["users"]),
+            body: Some(body),
+            paced: true,
+        }
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Attempt {
-        let resp = match req.send().await {
+    /// Sends one request once and classifies the answer.
+    pub(crate) async fn send(&self, request: &Request) -> Attempt {
+        let mut builder = self
+            .http
+            .request(request.method.clone(), request.url.clone());
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let resp = match builder.send().await {
             Ok(r) => r,
             Err(e) => return transport_failure(&e, None),
         };
@@ -149,16 +177,9 @@ impl Portal {
             &body,
             SystemTime::now(),
         );
-        let data = match outcome {
-            Outcome::Created => serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|mut v| v.get_mut("data").map(Value::take)),
-            _ => None,
-        };
         Attempt {
             status: Some(status),
             outcome,
-            data,
         }
     }
 }
@@ -178,7 +199,6 @@ fn transport_failure(e: &reqwest::Error, status: Option<u16>) -> Attempt {
     Attempt {
         status,
         outcome: Outcome::Transient { reason, maybe_sent },
-        data: None,
     }
 }
 

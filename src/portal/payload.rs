@@ -72,21 +72,32 @@ impl Serialize for PlainFields<'_> {
 }
 
 /// A payload ready to send, and the warning that goes with it.
-pub struct Built {
-    pub body: bytes::Bytes,
-    pub warning: Option<String>,
+pub(crate) struct Built {
+    pub(crate) body: bytes::Bytes,
+    pub(crate) warning: Option<String>,
+}
+
+/// Why a row's payload cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PayloadError {
+    #[error("group \"{0}\" does not exist in the enterprise (--strict); create it or fix the name")]
+    UnknownGroup(String),
+    #[error("fax_number {0} is not one of the enterprise's fax numbers (--strict)")]
+    UnknownFaxNumber(String),
+    #[error("cannot encode the row: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 /// Builds the request body for a validated row. With `strict`, a group or fax
 /// number the enterprise does not have fails the row instead of a warning.
-pub fn build(
+pub(crate) fn build(
     header: &Header,
     record: &Record,
     checked: &Checked,
     dir: &Directory,
     mode: PasswordMode,
     strict: bool,
-) -> Result<Built, String> {
+) -> Result<Built, PayloadError> {
     let mut warnings = Vec::new();
     let group = record.get(header, Column::Group);
     let group_id = if group.is_empty() {
@@ -94,9 +105,7 @@ pub fn build(
     } else if let Some(id) = dir.group(group) {
         id
     } else if strict {
-        return Err(format!(
-            "group \"{group}\" does not exist in the enterprise (--strict); create it or fix the name"
-        ));
+        return Err(PayloadError::UnknownGroup(group.to_owned()));
     } else {
         warnings.push(format!(
             "group \"{group}\" does not exist in the enterprise; the default group was used"
@@ -110,9 +119,7 @@ pub fn build(
     } else if let Some(id) = dir.fax_number(fax) {
         Some(id)
     } else if strict {
-        return Err(format!(
-            "fax_number {fax} is not one of the enterprise's fax numbers (--strict)"
-        ));
+        return Err(PayloadError::UnknownFaxNumber(fax.to_owned()));
     } else {
         warnings.push(format!(
             "fax_number {fax} is not one of the enterprise's fax numbers; the enterprise number was used"
@@ -144,7 +151,7 @@ pub fn build(
         },
     };
     let mut buf = Vec::with_capacity(512);
-    serde_json::to_writer(&mut buf, &body).map_err(|e| format!("cannot encode the row: {e}"))?;
+    serde_json::to_writer(&mut buf, &body)?;
     Ok(Built {
         body: buf.into(),
         warning: (!warnings.is_empty()).then(|| warnings.join("; ")),
@@ -176,8 +183,8 @@ mod tests {
             line: 2,
             fields: vals.split(',').map(String::from).collect(),
         };
-        let checked = validate(&h, &r, mode)?;
-        let b = build(&h, &r, &checked, &dir(), mode, strict)?;
+        let checked = validate(&h, &r, mode).map_err(|e| e.to_string())?;
+        let b = build(&h, &r, &checked, &dir(), mode, strict).map_err(|e| e.to_string())?;
         Ok((serde_json::from_slice(&b.body).unwrap(), b.warning))
     }
 

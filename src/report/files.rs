@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::RowResult;
 use crate::input::{Header, Record};
 
-pub const REPORT_COLUMNS: [&str; 8] = [
+pub(crate) const REPORT_COLUMNS: [&str; 8] = [
     "line",
     "username",
     "email",
@@ -19,23 +19,29 @@ pub const REPORT_COLUMNS: [&str; 8] = [
     "warning",
 ];
 
+/// An output file cannot be created.
 #[derive(Debug, thiserror::Error)]
-#[error("{what} {path}: {reason}")]
+#[error("{what} {}: cannot be created: {}", path.display(), creation_failure(source))]
 pub struct FileError {
     what: &'static str,
     path: PathBuf,
-    reason: String,
+    #[source]
+    source: std::io::Error,
+}
+
+fn creation_failure(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        "its folder does not exist".into()
+    } else {
+        e.to_string()
+    }
 }
 
 fn create(path: &Path, what: &'static str, private: bool) -> Result<File, FileError> {
-    let err = |e: std::io::Error| FileError {
+    let err = |source| FileError {
         what,
         path: path.to_owned(),
-        reason: if e.kind() == std::io::ErrorKind::NotFound {
-            "cannot be created: its folder does not exist".into()
-        } else {
-            format!("cannot be created: {e}")
-        },
+        source,
     };
     let mut opts = OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -57,19 +63,19 @@ fn create(path: &Path, what: &'static str, private: bool) -> Result<File, FileEr
     Ok(file)
 }
 
-pub struct ReportFile {
-    pub path: PathBuf,
+pub(crate) struct ReportFile {
+    pub(crate) path: PathBuf,
     writer: csv::Writer<BufWriter<File>>,
 }
 
 impl ReportFile {
-    pub fn create(path: &Path) -> Result<ReportFile, FileError> {
+    pub(crate) fn create(path: &Path) -> Result<ReportFile, FileError> {
         let file = create(path, "report file", false)?;
         let mut writer = csv::Writer::from_writer(BufWriter::new(file));
         writer.write_record(REPORT_COLUMNS).map_err(|e| FileError {
             what: "report file",
             path: path.to_owned(),
-            reason: e.to_string(),
+            source: e.into(),
         })?;
         Ok(ReportFile {
             path: path.to_owned(),
@@ -77,7 +83,7 @@ impl ReportFile {
         })
     }
 
-    pub fn write(&mut self, r: &RowResult, username: &str, email: &str) -> csv::Result<()> {
+    pub(crate) fn write(&mut self, r: &RowResult, username: &str, email: &str) -> csv::Result<()> {
         let line = r.record.line.to_string();
         let attempts = r.attempts.to_string();
         let http = r.http_status.map(|s| s.to_string()).unwrap_or_default();
@@ -93,7 +99,7 @@ impl ReportFile {
         ])
     }
 
-    pub fn finish(mut self) -> Result<(), String> {
+    pub(crate) fn finish(mut self) -> Result<(), String> {
         self.writer
             .flush()
             .map_err(|e| format!("cannot finish the report {}: {e}", self.path.display()))
@@ -101,13 +107,17 @@ impl ReportFile {
 }
 
 /// Owner-only (it may hold passwords); the input's header, delimiter and cells.
-pub struct FailedFile {
-    pub path: PathBuf,
+pub(crate) struct FailedFile {
+    pub(crate) path: PathBuf,
     writer: csv::Writer<BufWriter<File>>,
 }
 
 impl FailedFile {
-    pub fn create(path: &Path, header: &Header, delimiter: u8) -> Result<FailedFile, FileError> {
+    pub(crate) fn create(
+        path: &Path,
+        header: &Header,
+        delimiter: u8,
+    ) -> Result<FailedFile, FileError> {
         let file = create(path, "failed-rows file", true)?;
         let mut writer = csv::WriterBuilder::new()
             .delimiter(delimiter)
@@ -120,7 +130,7 @@ impl FailedFile {
         writer.write_record(names).map_err(|e| FileError {
             what: "failed-rows file",
             path: path.to_owned(),
-            reason: e.to_string(),
+            source: e.into(),
         })?;
         Ok(FailedFile {
             path: path.to_owned(),
@@ -128,11 +138,11 @@ impl FailedFile {
         })
     }
 
-    pub fn write(&mut self, record: &Record) -> csv::Result<()> {
+    pub(crate) fn write(&mut self, record: &Record) -> csv::Result<()> {
         self.writer.write_record(&record.fields)
     }
 
-    pub fn finish(mut self) -> Result<(), String> {
+    pub(crate) fn finish(mut self) -> Result<(), String> {
         self.writer.flush().map_err(|e| {
             format!(
                 "cannot finish the failed-rows file {}: {e}",

@@ -21,13 +21,13 @@ const MAGIC: &str = "# xmc-user-importer journal v1";
 
 /// The rows an earlier run confirmed.
 #[derive(Default)]
-pub struct JournalIndex {
+pub(crate) struct JournalIndex {
     done: SeenTable,
-    pub entries: usize,
+    pub(crate) entries: usize,
 }
 
 impl JournalIndex {
-    pub fn contains(&self, line: u64, username: &str) -> bool {
+    pub(crate) fn contains(&self, line: u64, username: &str) -> bool {
         self.done.get(&key(line, username)).is_some()
     }
 }
@@ -36,28 +36,46 @@ fn key(line: u64, username: &str) -> String {
     format!("{line}\t{username}")
 }
 
-pub struct JournalWriter {
+pub(crate) struct JournalWriter {
     file: File,
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
 }
 
+/// The journal cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("journal {path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    /// It cannot be read or written.
+    #[error("journal {}: {}", path.display(), crate::config::describe_io_error(path, source))]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It belongs to another file, enterprise or endpoint.
     #[error(
-        "journal {path} was written for another import ({theirs}); this run is {ours}. \
-         Use a new --journal path for this file, or delete the old journal to start over"
+        "journal {} was written for another import ({theirs}); this run is {ours}. \
+         Use a new --journal path for this file, or delete the old journal to start over",
+        path.display()
     )]
     OtherImport {
+        /// The file.
         path: PathBuf,
+        /// The import it names.
         theirs: String,
+        /// This one.
         ours: String,
     },
+    /// It is some other file.
     #[error(
-        "journal {path} is not a journal of this tool (its first line is not \"{MAGIC}\"); refusing to append to it"
+        "journal {} is not a journal of this tool (its first line is not \"{MAGIC}\"); refusing to append to it",
+        path.display()
     )]
-    NotAJournal { path: PathBuf },
+    NotAJournal {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 /// What an existing journal says.
@@ -71,9 +89,9 @@ struct Existing {
 /// million entries need the index's few MB, not the file's size). `None` when
 /// there is no journal there yet (or an empty file).
 fn read(path: &Path, identity: &str) -> Result<Option<Existing>, JournalError> {
-    let io = |e: std::io::Error| JournalError::Io {
+    let io = |source| JournalError::Io {
         path: path.to_owned(),
-        reason: crate::config::describe_io_error(path, &e),
+        source,
     };
     let file = match File::open(path) {
         Ok(f) => f,
@@ -113,7 +131,6 @@ fn read(path: &Path, identity: &str) -> Result<Option<Existing>, JournalError> {
             path: path.to_owned(),
         });
     }
-    let mut read_len = first_two.len() as u64;
     let theirs = text(&buf);
     if theirs != format!("# for: {identity}") {
         return Err(JournalError::OtherImport {
@@ -122,11 +139,21 @@ fn read(path: &Path, identity: &str) -> Result<Option<Existing>, JournalError> {
             ours: identity.to_owned(),
         });
     }
+    read_entries(&mut next_line, size, first_two.len() as u64).map(Some)
+}
+
+/// The entries after the journal's two header lines (`read_len` bytes).
+fn read_entries(
+    next_line: &mut dyn FnMut(&mut Vec<u8>) -> Result<Option<bool>, JournalError>,
+    size: u64,
+    mut read_len: u64,
+) -> Result<Existing, JournalError> {
     // Entries are ~16 bytes: enough room for all of them in one segment.
     let mut index = JournalIndex {
         done: SeenTable::with_capacity(usize::try_from(size / 16).unwrap_or(0)),
         entries: 0,
     };
+    let mut buf = Vec::new();
     let mut cut_at = None;
     while let Some(complete) = next_line(&mut buf)? {
         if !complete {
@@ -148,21 +175,24 @@ fn read(path: &Path, identity: &str) -> Result<Option<Existing>, JournalError> {
             }
         }
     }
-    Ok(Some(Existing { index, cut_at }))
+    Ok(Existing { index, cut_at })
 }
 
 /// The rows an existing journal confirmed, without opening it for writing (a
 /// dry run).
-pub fn load(path: &Path, identity: &str) -> Result<JournalIndex, JournalError> {
+pub(crate) fn load(path: &Path, identity: &str) -> Result<JournalIndex, JournalError> {
     Ok(read(path, identity)?.map(|e| e.index).unwrap_or_default())
 }
 
 /// Opens (or creates) the journal. `identity` names the import: the CSV's file
 /// name, the enterprise and the endpoint.
-pub fn open(path: &Path, identity: &str) -> Result<(JournalWriter, JournalIndex), JournalError> {
-    let io = |e: std::io::Error| JournalError::Io {
+pub(crate) fn open(
+    path: &Path,
+    identity: &str,
+) -> Result<(JournalWriter, JournalIndex), JournalError> {
+    let io = |source| JournalError::Io {
         path: path.to_owned(),
-        reason: crate::config::describe_io_error(path, &e),
+        source,
     };
     let existing = read(path, identity)?;
     let mut file = OpenOptions::new()
@@ -196,7 +226,12 @@ pub fn open(path: &Path, identity: &str) -> Result<(JournalWriter, JournalIndex)
 
 impl JournalWriter {
     /// Appends one confirmed row, straight to the file (no buffer to lose).
-    pub fn record(&mut self, line: u64, username: &str, status: &str) -> std::io::Result<()> {
+    pub(crate) fn record(
+        &mut self,
+        line: u64,
+        username: &str,
+        status: &str,
+    ) -> std::io::Result<()> {
         let entry = format!("{line}\t{}\t{status}\n", username.to_lowercase());
         self.file.write_all(entry.as_bytes())
     }

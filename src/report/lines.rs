@@ -5,7 +5,11 @@ use serde::Serialize;
 use super::{RowResult, RowStatus};
 
 /// How a row is named in a line: its e-mail, else its username, else its line.
-pub fn who<'a>(r: &RowResult, username: &'a str, email: &'a str) -> std::borrow::Cow<'a, str> {
+pub(crate) fn who<'a>(
+    r: &RowResult,
+    username: &'a str,
+    email: &'a str,
+) -> std::borrow::Cow<'a, str> {
     if !email.is_empty() {
         email.into()
     } else if !username.is_empty() {
@@ -16,7 +20,7 @@ pub fn who<'a>(r: &RowResult, username: &'a str, email: &'a str) -> std::borrow:
 }
 
 /// `tirion.lannister@westeros.com... Success`
-pub fn text(out: &mut Vec<u8>, r: &RowResult, username: &str, email: &str) {
+pub(crate) fn text(out: &mut Vec<u8>, r: &RowResult, username: &str, email: &str) {
     let who = who(r, username, email);
     let msg = r.message.as_deref().unwrap_or("");
     let line = match r.status {
@@ -47,7 +51,7 @@ struct JsonLine<'a> {
 }
 
 /// `{"line":7,"username":…,"email":…,"status":"created",…}`
-pub fn json(out: &mut Vec<u8>, r: &RowResult, username: &str, email: &str) {
+pub(crate) fn json(out: &mut Vec<u8>, r: &RowResult, username: &str, email: &str) {
     let line = JsonLine {
         line: r.record.line,
         username,

@@ -2,10 +2,10 @@
 //! exactly once and writes the stdout line, the progress bar, the report and
 //! failed-rows files and the journal, then the summary.
 
-pub mod files;
-pub mod journal;
-pub mod lines;
-pub mod summary;
+pub(crate) mod files;
+pub(crate) mod journal;
+mod lines;
+mod summary;
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -15,12 +15,14 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::input::{Column, Header, Record};
-pub use summary::{StopReason, Summary};
+pub use summary::Summary;
+
+use crate::human::{plural, thousands};
 
 /// What finally happened to a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RowStatus {
+pub(crate) enum RowStatus {
     Created,
     Skipped,
     Failed,
@@ -29,7 +31,7 @@ pub enum RowStatus {
 }
 
 impl RowStatus {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RowStatus::Created => "created",
             RowStatus::Skipped => "skipped",
@@ -42,21 +44,21 @@ impl RowStatus {
 
 /// One row's result, sent to the reporter exactly once.
 #[derive(Debug)]
-pub struct RowResult {
-    pub record: Record,
-    pub status: RowStatus,
-    pub attempts: u32,
-    pub http_status: Option<u16>,
-    pub message: Option<String>,
-    pub warning: Option<String>,
+pub(crate) struct RowResult {
+    pub(crate) record: Record,
+    pub(crate) status: RowStatus,
+    pub(crate) attempts: u32,
+    pub(crate) http_status: Option<u16>,
+    pub(crate) message: Option<String>,
+    pub(crate) warning: Option<String>,
     /// Failed before anything was sent (the text line names the line).
-    pub local: bool,
+    pub(crate) local: bool,
     /// Done by an earlier run, per the journal: not written to it again.
-    pub from_journal: bool,
+    pub(crate) from_journal: bool,
 }
 
 impl RowResult {
-    pub fn new(record: Record, status: RowStatus) -> RowResult {
+    pub(crate) fn new(record: Record, status: RowStatus) -> RowResult {
         RowResult {
             record,
             status,
@@ -69,7 +71,7 @@ impl RowResult {
         }
     }
 
-    pub fn local_failure(record: Record, message: String) -> RowResult {
+    pub(crate) fn local_failure(record: Record, message: String) -> RowResult {
         RowResult {
             message: Some(message),
             local: true,
@@ -77,7 +79,7 @@ impl RowResult {
         }
     }
 
-    pub fn with_message(mut self, m: impl Into<String>) -> RowResult {
+    pub(crate) fn with_message(mut self, m: impl Into<String>) -> RowResult {
         self.message = Some(m.into());
         self
     }
@@ -85,7 +87,7 @@ impl RowResult {
 
 /// What the pipeline tells the reporter.
 #[derive(Debug)]
-pub enum Event {
+pub(crate) enum Event {
     Row(RowResult),
     /// A warning about the run (shown on stderr, above the bar).
     Warning(String),
@@ -94,27 +96,35 @@ pub enum Event {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// The form of the per-row lines on stdout.
+// Doc comments on the variants would become clap's help for each value and
+// turn `--help` into its long form: plain comments instead.
+#[allow(missing_docs)]
 pub enum OutputFormat {
+    // `email... Success`, the original tool's lines.
     Text,
+    // One JSON object per row.
     Json,
 }
 
 /// Everything the reporter needs, decided before the first row.
-pub struct ReporterSetup {
-    pub header: Header,
-    pub delimiter: u8,
-    pub output: OutputFormat,
-    pub quiet: bool,
-    pub progress: bool,
-    pub dry_run: bool,
-    pub report: Option<files::ReportFile>,
-    pub failed: Option<files::FailedFile>,
-    pub journal: Option<journal::JournalWriter>,
+pub(crate) struct ReporterSetup {
+    pub(crate) header: Header,
+    pub(crate) output: OutputFormat,
+    pub(crate) quiet: bool,
+    pub(crate) progress: bool,
+    pub(crate) dry_run: bool,
+    pub(crate) report: Option<files::ReportFile>,
+    pub(crate) failed: Option<files::FailedFile>,
+    pub(crate) journal: Option<journal::JournalWriter>,
 }
 
 /// Runs the reporter on its own thread (its writes are blocking I/O) until
 /// every sender is gone; returns the counts.
-pub fn spawn(setup: ReporterSetup, rx: mpsc::Receiver<Event>) -> tokio::task::JoinHandle<Summary> {
+pub(crate) fn spawn(
+    setup: ReporterSetup,
+    rx: mpsc::Receiver<Event>,
+) -> tokio::task::JoinHandle<Summary> {
     tokio::task::spawn_blocking(move || Reporter::new(setup).run(rx))
 }
 
@@ -196,20 +206,42 @@ impl Reporter {
         self.finish()
     }
 
+    #[allow(clippy::needless_pass_by_value)] // the row ends here: it is the reporter's to drop
     fn row(&mut self, r: RowResult) {
+        self.count(r.status);
+        let header = &self.setup.header;
+        let username = r.record.get(header, Column::Username);
+        let email = r.record.get(header, Column::Email);
+        self.print_line(&r, username, email);
+        if let Some(w) = &r.warning
+            && self.setup.output == OutputFormat::Text
+        {
+            self.row_warning(&r, w, username, email);
+        }
+        self.write_files(&r, username, email);
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            if self.last_message.elapsed() > Duration::from_millis(100) {
+                bar.set_message(self.summary.counts_line());
+                self.last_message = Instant::now();
+            }
+        }
+    }
+
+    fn count(&mut self, status: RowStatus) {
         let s = &mut self.summary;
         s.rows += 1;
-        match r.status {
+        match status {
             RowStatus::Created => s.created += 1,
             RowStatus::Skipped => s.skipped += 1,
             RowStatus::Failed => s.failed += 1,
             RowStatus::NotAttempted => s.not_attempted += 1,
             RowStatus::Valid => s.valid += 1,
         }
-        let header = &self.setup.header;
-        let username = r.record.get(header, Column::Username);
-        let email = r.record.get(header, Column::Email);
+    }
 
+    /// The row's line on stdout (buffered).
+    fn print_line(&mut self, r: &RowResult, username: &str, email: &str) {
         let show =
             !self.setup.quiet || matches!(r.status, RowStatus::Failed | RowStatus::NotAttempted);
         match self.setup.output {
@@ -217,34 +249,39 @@ impl Reporter {
             OutputFormat::Text
                 if r.status == RowStatus::NotAttempted
                     && self.summary.not_attempted > SAME_WARNING_SHOWN => {}
-            OutputFormat::Text if show => lines::text(&mut self.out, &r, username, email),
-            OutputFormat::Json if show => lines::json(&mut self.out, &r, username, email),
+            OutputFormat::Text if show => lines::text(&mut self.out, r, username, email),
+            OutputFormat::Json if show => lines::json(&mut self.out, r, username, email),
             _ => {}
         }
-        if let Some(w) = &r.warning
-            && self.setup.output == OutputFormat::Text
-        {
-            let counted = self.row_warnings.len();
-            let seen = match self.row_warnings.get_mut(w) {
-                Some(n) => {
-                    *n += 1;
-                    *n
-                }
-                None if counted < WARNING_TEXTS_COUNTED => {
-                    self.row_warnings.insert(w.clone(), 1);
-                    1
-                }
-                None => 1,
-            };
-            if seen <= SAME_WARNING_SHOWN {
-                let who = lines::who(&r, username, email);
-                self.warn(&format!("line {}: {who}: {w}", r.record.line));
-            }
-        }
+    }
 
+    /// A row's warning on stderr: the first few rows with the same text,
+    /// then only counted.
+    fn row_warning(&mut self, r: &RowResult, w: &str, username: &str, email: &str) {
+        let counted = self.row_warnings.len();
+        let seen = match self.row_warnings.get_mut(w) {
+            Some(n) => {
+                *n += 1;
+                *n
+            }
+            None if counted < WARNING_TEXTS_COUNTED => {
+                self.row_warnings.insert(w.to_owned(), 1);
+                1
+            }
+            None => 1,
+        };
+        if seen <= SAME_WARNING_SHOWN {
+            let who = lines::who(r, username, email);
+            self.warn(&format!("line {}: {who}: {w}", r.record.line));
+        }
+    }
+
+    /// The report, failed-rows and journal entries of a row. A write that
+    /// fails is said once per file, not once per row.
+    fn write_files(&mut self, r: &RowResult, username: &str, email: &str) {
         let mut errors = Vec::new();
         if let Some(report) = &mut self.setup.report
-            && let Err(e) = report.write(&r, username, email)
+            && let Err(e) = report.write(r, username, email)
         {
             errors.push(format!(
                 "cannot write the report {}: {e}",
@@ -272,18 +309,9 @@ impl Reporter {
             ));
         }
         for e in errors {
-            // Say it once per file, not once per row.
             if !self.io_errors.contains(&e) {
                 self.warn(&e);
                 self.io_errors.push(e);
-            }
-        }
-
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-            if self.last_message.elapsed() > Duration::from_millis(100) {
-                bar.set_message(self.summary.counts_line());
-                self.last_message = Instant::now();
             }
         }
     }
@@ -305,7 +333,7 @@ impl Reporter {
         let write = || {
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error worth more than silence.
-            let _ = stdout.write_all(out).and_then(|_| stdout.flush());
+            let _ = stdout.write_all(out).and_then(|()| stdout.flush());
         };
         match &self.bar {
             Some(bar) if self.stdout_is_terminal => bar.suspend(write),
@@ -327,8 +355,8 @@ impl Reporter {
             // On stderr: stdout keeps one line per row.
             self.warn(&format!(
                 "{} more row{} not attempted, not listed above ({where_})",
-                summary::thousands(more),
-                if more == 1 { "" } else { "s" }
+                thousands(more),
+                plural(more)
             ));
         }
         self.flush_stdout();
@@ -346,8 +374,8 @@ impl Reporter {
             };
             self.warn(&format!(
                 "{} more row{} with: {w} ({where_})",
-                summary::thousands(more),
-                if more == 1 { "" } else { "s" }
+                thousands(more),
+                plural(more)
             ));
         }
         if let Some(bar) = self.bar.take() {
@@ -377,13 +405,15 @@ fn users_per_sec(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) 
 }
 
 fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} {pos} rows  {rate}  {msg}")
-        .map(|s| s.with_key("rate", users_per_sec))
-        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+    ProgressStyle::with_template("{spinner} {pos} rows  {rate}  {msg}").map_or_else(
+        |_| ProgressStyle::default_spinner(),
+        |s| s.with_key("rate", users_per_sec),
+    )
 }
 
 fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template("{wide_bar} {pos}/{len}  {rate}  ETA {eta}  {msg}")
-        .map(|s| s.with_key("rate", users_per_sec))
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
+    ProgressStyle::with_template("{wide_bar} {pos}/{len}  {rate}  ETA {eta}  {msg}").map_or_else(
+        |_| ProgressStyle::default_bar(),
+        |s| s.with_key("rate", users_per_sec),
+    )
 }

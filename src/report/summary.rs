@@ -3,41 +3,29 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Why a run stopped before the end of the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    /// Ctrl-C or SIGTERM.
-    Interrupted,
-    /// The portal refused the token in the middle of the run.
-    Unauthorized,
-    /// A 429 asked every request to wait longer than a row waits (10 min).
-    PortalAskedToWait(Duration),
-}
+use crate::human::{duration, plural, thousands, wait};
+use crate::stop::StopReason;
 
-impl StopReason {
-    /// Why a row was not sent.
-    pub fn not_sent_message(&self) -> String {
-        match self {
-            StopReason::Interrupted => "interrupted before it was sent".into(),
-            StopReason::Unauthorized => "not sent: the portal refused the access token".into(),
-            StopReason::PortalAskedToWait(d) => format!(
-                "not sent: the portal asked to wait {} before any new request",
-                wait(*d)
-            ),
-        }
-    }
-}
-
+/// The counts of a finished run, and what the closing lines need.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
+    /// Rows read (every row is counted once, in one of the counts below).
     pub rows: u64,
+    /// Users created.
     pub created: u64,
+    /// Users that existed, or rows done in an earlier run (journal).
     pub skipped: u64,
+    /// Rows that failed, here or at the portal.
     pub failed: u64,
+    /// Rows not sent because the run stopped.
     pub not_attempted: u64,
+    /// Rows a dry run found valid.
     pub valid: u64,
+    /// From the first row to the last result.
     pub elapsed: Duration,
+    /// Nothing was sent.
     pub dry_run: bool,
+    /// Why the run stopped early, if it did.
     pub stop: Option<StopReason>,
     /// The input could not be read to its end.
     pub read_error: Option<String>,
@@ -45,12 +33,15 @@ pub struct Summary {
     pub unread_after: Option<u64>,
     /// 429 answers, and how long the pool was paused for them in all.
     pub throttled: Option<(u64, Duration)>,
+    /// Where the report went.
     pub report_path: Option<PathBuf>,
+    /// Where the failed rows went.
     pub failed_path: Option<PathBuf>,
 }
 
 impl Summary {
     /// `9,812 rows: 9,700 created, 100 skipped, 12 failed in 1m32s (106.6 users/s)`
+    #[must_use]
     pub fn line(&self) -> String {
         let secs = self.elapsed.as_secs_f64();
         // Rows a stop left unsent took no time: they do not count.
@@ -62,7 +53,7 @@ impl Summary {
         format!(
             "{} row{}: {} in {} ({per_sec:.1} users/s){}",
             thousands(self.rows),
-            if self.rows == 1 { "" } else { "s" },
+            plural(self.rows),
             self.counts_line(),
             duration(self.elapsed),
             if self.dry_run {
@@ -74,6 +65,7 @@ impl Summary {
     }
 
     /// `9,700 created, 100 skipped, 12 failed`
+    #[must_use]
     pub fn counts_line(&self) -> String {
         let mut parts = Vec::new();
         if self.dry_run {
@@ -93,6 +85,7 @@ impl Summary {
     }
 
     /// The lines printed at the end: the counts, why it stopped, the files.
+    #[must_use]
     pub fn closing_lines(&self) -> Vec<String> {
         let mut out = vec![self.line()];
         match self.stop {
@@ -117,7 +110,7 @@ impl Summary {
                 "throttled: the portal answered 429 Too Many Requests {} time{}; every worker paused \
                  {} in all and the pace was lowered (a lower --rate avoids this)",
                 thousands(n),
-                if n == 1 { "" } else { "s" },
+                plural(n),
                 duration(paused)
             ));
         }
@@ -139,7 +132,7 @@ impl Summary {
                 "failed rows: {} ({} row{}, owner-only as it may hold passwords); fix them and run: xmc-user-importer CONFIG {}",
                 p.display(),
                 thousands(unfinished),
-                if unfinished == 1 { "" } else { "s" },
+                plural(unfinished),
                 p.display()
             )),
             Some(p) => out.push(format!("failed rows: none ({} holds only the header)", p.display())),
@@ -149,46 +142,6 @@ impl Summary {
             None => {}
         }
         out
-    }
-}
-
-/// `1,234,567`
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A wait the portal asked for: as [`duration`], or "a day or more" when
-/// its `Retry-After` was at the cap.
-pub fn wait(d: Duration) -> String {
-    if d >= crate::portal::classify::MAX_RETRY_AFTER {
-        "a day or more".into()
-    } else {
-        duration(d)
-    }
-}
-
-/// `0.4s`, `12.3s`, `1m32s`, `2h05m10s`
-pub fn duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs < 60 {
-        format!("{:.1}s", d.as_secs_f64())
-    } else if secs < 3600 {
-        format!("{}m{:02}s", secs / 60, secs % 60)
-    } else {
-        format!(
-            "{}h{:02}m{:02}s",
-            secs / 3600,
-            (secs % 3600) / 60,
-            secs % 60
-        )
     }
 }
 
@@ -210,16 +163,6 @@ mod tests {
             s.line(),
             "9,812 rows: 9,700 created, 100 skipped, 12 failed in 1m32s (106.7 users/s)"
         );
-    }
-
-    #[test]
-    fn formats() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1234567), "1,234,567");
-        assert_eq!(duration(Duration::from_millis(420)), "0.4s");
-        assert_eq!(duration(Duration::from_secs(3725)), "1h02m05s");
     }
 
     #[test]

@@ -4,14 +4,14 @@
 //! end and encoding, quoted cells holding quotes, delimiters, newlines and
 //! non-ASCII) reads back exactly, each row on its spreadsheet line.
 //!
-//! `PROPTEST_CASES=20000 cargo test --test fuzz` for a longer run.
+//! `PROPTEST_CASES=20000 cargo test --release --lib fuzz` for a longer run.
 
 use std::path::Path;
 
+use crate::config::{Config, PasswordMode};
+use crate::input::validate::{Duplicates, validate};
+use crate::input::{Column, CsvInput, Header, InputError, Source};
 use proptest::prelude::*;
-use xmc_user_importer::config::{Config, PasswordMode};
-use xmc_user_importer::input::validate::{Duplicates, validate};
-use xmc_user_importer::input::{Column, CsvInput, Header, InputError, Source};
 
 const MODES: [PasswordMode; 3] = [
     PasswordMode::Manual,
@@ -70,13 +70,18 @@ fn read_all(bytes: Vec<u8>, mode: PasswordMode) -> Result<ReadBack, InputError> 
             let rec = read.record;
             assert!(rec.line > last, "line {} after line {last}", rec.line);
             last = rec.line;
-            let verdict = validate(&header, &rec, mode).map(|_| ()).and_then(|()| {
-                let user = rec.get(&header, Column::Username);
-                let email = rec.get(&header, Column::Email);
-                duplicates.check(user, email, rec.line).inspect_err(|e| {
-                    assert!(e.starts_with("duplicate of line "), "{e}");
-                })
-            });
+            let verdict = validate(&header, &rec, mode)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    let user = rec.get(&header, Column::Username);
+                    let email = rec.get(&header, Column::Email);
+                    duplicates.check(user, email, rec.line).map_err(|e| {
+                        let e = e.to_string();
+                        assert!(e.starts_with("duplicate of line "), "{e}");
+                        e
+                    })
+                });
             if let Err(e) = &verdict {
                 assert!(!e.trim().is_empty(), "an empty validation message");
             }
@@ -298,10 +303,7 @@ struct Shape {
 
 /// The known column names, as the importer spells them.
 fn names() -> Vec<&'static str> {
-    xmc_user_importer::input::Column::ALL
-        .iter()
-        .map(|c| c.name())
-        .collect()
+    crate::input::Column::ALL.iter().map(|c| c.name()).collect()
 }
 
 /// A cell's text. Windows-1252 files only get characters of that code page

@@ -1,0 +1,136 @@
+//! A row ready to send: its request, and what the request's end means for
+//! the row. The workers send jobs without knowing which operation they are
+//! part of; [`Action::conclude`] is the one place that turns a settled
+//! request into a row's status.
+
+use crate::input::Record;
+use crate::portal::Request;
+use crate::report::{RowResult, RowStatus};
+use crate::retry::{End, Settled};
+use crate::stop::Stop;
+
+/// What a row's request does, and so how its end reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// POST a new user.
+    Create,
+}
+
+/// One row's request, queued for the workers.
+pub(crate) struct Job {
+    pub(crate) record: Record,
+    pub(crate) request: Request,
+    pub(crate) action: Action,
+    /// Shown with the row's result (an unknown group, …).
+    pub(crate) warning: Option<String>,
+}
+
+impl Job {
+    /// The row's result once its request is settled.
+    pub(crate) fn conclude(self, settled: &Settled, stop: &Stop) -> RowResult {
+        let (status, message) = match &settled.end {
+            End::Stopped { last: None } => (RowStatus::NotAttempted, Some(stop.not_sent_message())),
+            _ => self.action.conclude(settled),
+        };
+        RowResult {
+            attempts: settled.attempts,
+            http_status: settled.http_status,
+            message,
+            warning: self.warning,
+            ..RowResult::new(self.record, status)
+        }
+    }
+
+    /// The row's result when the run stopped before it was taken.
+    pub(crate) fn not_attempted(self, stop: &Stop) -> RowResult {
+        RowResult {
+            warning: self.warning,
+            ..RowResult::new(self.record, RowStatus::NotAttempted)
+                .with_message(stop.not_sent_message())
+        }
+    }
+}
+
+impl Action {
+    /// The row's status and message for a request that was sent.
+    fn conclude(self, settled: &Settled) -> (RowStatus, Option<String>) {
+        match (self, &settled.end) {
+            (Action::Create, End::Success(_)) => (RowStatus::Created, None),
+            // An earlier attempt whose answer was lost made it.
+            (Action::Create, End::Exists) if settled.maybe_sent => (
+                RowStatus::Created,
+                Some("created by an earlier attempt whose answer was lost".into()),
+            ),
+            (Action::Create, End::Exists) => (RowStatus::Skipped, Some("already exists".into())),
+            (Action::Create, _) => (RowStatus::Failed, settled.failure_message()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stop::StopReason;
+
+    fn settled(end: End, maybe_sent: bool) -> Settled {
+        Settled {
+            end,
+            attempts: 2,
+            http_status: Some(422),
+            maybe_sent,
+        }
+    }
+
+    fn conclude(end: End, maybe_sent: bool) -> (RowStatus, Option<String>) {
+        Action::Create.conclude(&settled(end, maybe_sent))
+    }
+
+    #[test]
+    fn a_create_reads_its_end() {
+        assert_eq!(
+            conclude(End::Success(None), false),
+            (RowStatus::Created, None)
+        );
+        assert_eq!(
+            conclude(End::Exists, false),
+            (RowStatus::Skipped, Some("already exists".into()))
+        );
+        assert_eq!(conclude(End::Exists, true).0, RowStatus::Created);
+        assert_eq!(
+            conclude(End::Rejected("email: bad".into()), true),
+            (RowStatus::Failed, Some("email: bad".into()))
+        );
+        assert_eq!(conclude(End::ThrottledTooLong, false).0, RowStatus::Failed);
+    }
+
+    #[test]
+    fn a_row_never_sent_is_not_attempted() {
+        let stop = Stop::default();
+        stop.stop(StopReason::Interrupted);
+        let job = Job {
+            record: Record {
+                line: 3,
+                fields: vec![],
+            },
+            request: crate::portal::Request {
+                method: reqwest::Method::POST,
+                url: "http://127.0.0.1/".parse().unwrap(),
+                body: None,
+                paced: true,
+            },
+            action: Action::Create,
+            warning: None,
+        };
+        let r = job.conclude(
+            &Settled {
+                end: End::Stopped { last: None },
+                attempts: 0,
+                http_status: None,
+                maybe_sent: false,
+            },
+            &stop,
+        );
+        assert_eq!(r.status, RowStatus::NotAttempted);
+        assert_eq!(r.message.as_deref(), Some("interrupted before it was sent"));
+    }
+}

@@ -1,0 +1,253 @@
+//! Everything before the first row: the options checked, the config and the
+//! input opened (and a file read through once), the journal, the engine,
+//! the lookups at start, and the output files. Any failure here exits 2
+//! with nothing sent.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::input::{CsvInput, Source};
+use crate::pacing::{Pacer, PauseGate};
+use crate::portal::{Directory, Lookup, Portal};
+use crate::report::ReporterSetup;
+use crate::report::files::{FailedFile, ReportFile};
+use crate::report::journal::{self, JournalIndex, JournalWriter};
+use crate::retry::{End, Engine};
+use crate::stop::Stop;
+use crate::{Error, Options, human};
+
+/// What is known once the config, the input and the journal are open.
+pub(crate) struct Start {
+    pub(crate) config: Config,
+    pub(crate) input: CsvInput,
+    /// The data rows of a file, counted before anything is sent; `None` for
+    /// a stream (standard input, a pipe), which cannot be read twice.
+    pub(crate) expected_rows: Option<u64>,
+    pub(crate) journal_writer: Option<JournalWriter>,
+    pub(crate) journal_index: JournalIndex,
+}
+
+/// Checks the options, opens the config, the input and the journal.
+/// `warn` receives the warnings found on the way.
+pub(crate) async fn start(opts: &Options, warn: &mut dyn FnMut(String)) -> Result<Start, Error> {
+    check_options(opts)?;
+    let (config, warnings) = Config::load(&opts.config, opts.env_token.clone())?;
+    warnings.into_iter().for_each(&mut *warn);
+    let (input, warnings) = CsvInput::open(&opts.source, config.password_mode).await?;
+    warnings.into_iter().for_each(&mut *warn);
+    let expected_rows = count_rows(opts, &config).await?;
+    let (journal_writer, journal_index) = match &opts.journal {
+        Some(path) => open_journal(path, opts, &config, warn)?,
+        None => (None, JournalIndex::default()),
+    };
+    Ok(Start {
+        config,
+        input,
+        expected_rows,
+        journal_writer,
+        journal_index,
+    })
+}
+
+/// A file is read through once before anything is sent: the progress bar's
+/// total, and a broken structure (an unclosed quote, a giant row) stops the
+/// run before the first row rather than in its middle. Not a pipe or a
+/// FIFO: a second read would steal its rows.
+async fn count_rows(opts: &Options, config: &Config) -> Result<Option<u64>, Error> {
+    match &opts.source {
+        // /dev/stdin, /dev/fd/N: on some systems a second open shares the offset.
+        Source::File(p)
+            if !p.starts_with("/dev/") && std::fs::metadata(p).is_ok_and(|m| m.is_file()) =>
+        {
+            let (again, _) = CsvInput::open(&opts.source, config.password_mode).await?;
+            Ok(Some(again.count_rest().await.map_err(Error::Structure)?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The journal of this import: its writer (none in a dry run, which never
+/// writes it) and the rows it says are done.
+fn open_journal(
+    path: &Path,
+    opts: &Options,
+    config: &Config,
+    warn: &mut dyn FnMut(String),
+) -> Result<(Option<JournalWriter>, JournalIndex), Error> {
+    let file = match &opts.source {
+        Source::File(p) => p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+        Source::Stdin => "-".into(),
+    };
+    let identity = format!(
+        "file={file} enterprise={} endpoint={}",
+        config.enterprise_account, config.endpoint
+    );
+    let (writer, index) = if opts.dry_run {
+        (None, journal::load(path, &identity)?)
+    } else {
+        let (w, index) = journal::open(path, &identity)?;
+        (Some(w), index)
+    };
+    if index.entries > 0 {
+        let n = index.entries as u64;
+        warn(format!(
+            "journal {}: {n} row{} done in an earlier run will not be sent again",
+            path.display(),
+            human::plural(n)
+        ));
+    }
+    Ok((writer, index))
+}
+
+fn check_options(opts: &Options) -> Result<(), Error> {
+    if opts.concurrency == 0 {
+        return Err(Error::Usage("--concurrency must be at least 1".into()));
+    }
+    if !opts.rate.is_finite() || opts.rate < 0.0 {
+        return Err(Error::Usage(
+            "--rate must be a number of requests per second, 0 or more (0 = no limit)".into(),
+        ));
+    }
+    if opts.offline && !opts.dry_run {
+        return Err(Error::Usage(
+            "--offline only goes with --dry-run (a real import must talk to the portal)".into(),
+        ));
+    }
+    // An output file that is the input (or another output) would destroy it.
+    let mut seen: Vec<(&str, PathBuf)> = Vec::new();
+    if let Source::File(p) = &opts.source {
+        seen.push(("the CSV file", canonical(p)));
+    }
+    seen.push(("the config file", canonical(&opts.config)));
+    for (flag, path) in [
+        ("--report", &opts.report),
+        ("--failed", &opts.failed),
+        ("--journal", &opts.journal),
+    ] {
+        if let Some(p) = path {
+            let c = canonical(p);
+            if let Some((what, _)) = seen.iter().find(|(_, q)| *q == c) {
+                return Err(Error::Usage(format!(
+                    "{flag} {} is also {what}; give it a path of its own",
+                    p.display()
+                )));
+            }
+            seen.push((flag, c));
+        }
+    }
+    Ok(())
+}
+
+/// The absolute form of a path that may not exist yet.
+fn canonical(p: &Path) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    match (p.parent(), p.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            dir.canonicalize()
+                .map_or_else(|_| p.to_owned(), |d| d.join(name))
+        }
+        _ => p.to_owned(),
+    }
+}
+
+/// The engine every request of the run goes through.
+pub(crate) fn engine(opts: &Options, config: &Config, stop: Arc<Stop>) -> Result<Engine, Error> {
+    Ok(Engine {
+        portal: Portal::new(config, opts.timeout, opts.concurrency)?,
+        pacer: Pacer::new(opts.rate, opts.burst),
+        pause: PauseGate::default(),
+        stop,
+        retries: opts.retries,
+    })
+}
+
+/// The two lookups at start, through the engine like every request.
+pub(crate) async fn look_up_directory(engine: &Engine) -> Result<Directory, Error> {
+    let groups = look_up(engine, Lookup::Groups).await?;
+    let fax = look_up(engine, Lookup::FaxNumbers).await?;
+    // Only the groups answer can be incomplete (it must name a default group).
+    let dir = Directory::from_answers(&groups, &fax).map_err(|e| Error::Lookup {
+        url: engine.portal.lookup(Lookup::Groups).url.to_string(),
+        what: Lookup::Groups.name(),
+        reason: e.to_string(),
+    })?;
+    tracing::info!(
+        groups = dir.group_count(),
+        fax_numbers = dir.fax_count(),
+        "enterprise looked up"
+    );
+    Ok(dir)
+}
+
+async fn look_up(engine: &Engine, lookup: Lookup) -> Result<Value, Error> {
+    let request = engine.portal.lookup(lookup);
+    let settled = engine.send(&request).await;
+    let url = request.url.to_string();
+    let what = lookup.name();
+    match settled.end {
+        End::Success(data) => Ok(data.unwrap_or_default()),
+        End::Unauthorized(message) => Err(Error::Unauthorized { message }),
+        End::Exists => Err(Error::Lookup {
+            url,
+            what,
+            reason: "an unexpected answer".into(),
+        }),
+        End::Rejected(reason) => Err(Error::Lookup { url, what, reason }),
+        End::AskedToWait(d) => Err(Error::Throttled {
+            url,
+            wait: human::wait(d),
+        }),
+        End::ThrottledTooLong => Err(Error::Throttled {
+            url,
+            wait: "more than 10 minutes in all".into(),
+        }),
+        End::GaveUp(reason) => {
+            let status = settled
+                .http_status
+                .map(|s| format!(" (HTTP {s})"))
+                .unwrap_or_default();
+            let n = u64::from(settled.attempts);
+            Err(Error::Unreachable {
+                url,
+                reason: format!("{reason}{status}, {n} attempt{}", human::plural(n)),
+            })
+        }
+        End::Stopped { .. } => Err(Error::Interrupted),
+    }
+}
+
+/// The reporter's setup. The files are created only now: a run that could
+/// not start leaves the files of the previous one (maybe the only copy of
+/// its failed rows) as they were.
+pub(crate) fn reporter(opts: &Options, start: &mut Start) -> Result<ReporterSetup, Error> {
+    let input = &start.input;
+    let report = opts.report.as_deref().map(ReportFile::create).transpose()?;
+    let failed = opts
+        .failed
+        .as_deref()
+        .map(|p| FailedFile::create(p, &input.header, input.delimiter))
+        .transpose()?;
+    Ok(ReporterSetup {
+        header: input.header.clone(),
+        output: opts.output,
+        quiet: opts.quiet,
+        progress: opts.progress,
+        dry_run: opts.dry_run,
+        report,
+        failed,
+        journal: start.journal_writer.take(),
+    })
+}
