@@ -1,4 +1,5 @@
-//! `cargo run --example sandbox -- [--latency-ms N] [--rate-limit N] [--faults 0.1]`:
+//! `cargo run --example sandbox -- [--latency-ms N] [--rate-limit RATE] [--burst B]
+//! [--faults 0.1] [--revoke-after N] [--users N] [--admins N] [--mode MODE]`:
 //! the sandbox portal on its own, to try the importer by hand. Writes a
 //! config for it to `target/sandbox-config.json` and serves until Ctrl-C.
 
@@ -7,37 +8,67 @@ mod sandbox;
 
 use std::time::Duration;
 
-use sandbox::{Fault, Sandbox, SandboxConfig};
+use sandbox::{Fault, RateLimit, Sandbox, SandboxConfig};
+use serde_json::json;
+
+const USAGE: &str = "options: --latency-ms N --rate-limit RATE --burst B --faults RATE \
+                     --revoke-after N --users N --admins N --mode MODE";
 
 fn main() {
     let mut cfg = SandboxConfig::default();
     let mut mode = "manual".to_owned();
+    let (mut rate, mut burst) = (None::<f64>, 1u32);
+    let (mut users, mut admins) = (0usize, 0usize);
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
         let value = pair.get(1).map(String::as_str).unwrap_or("");
         match pair[0].as_str() {
             "--latency-ms" => cfg.latency = Duration::from_millis(value.parse().unwrap_or(0)),
-            "--rate-limit" => cfg.rate_limit = value.parse().ok(),
+            "--rate-limit" => rate = value.parse().ok().filter(|r| *r > 0.0),
+            "--burst" => burst = value.parse().unwrap_or(1).max(1),
             "--faults" => {
                 cfg.fault_rate = value.parse().unwrap_or(0.0);
                 cfg.faults = Fault::ALL.to_vec();
             }
             "--revoke-after" => cfg.revoke_after = value.parse().ok(),
+            "--users" => users = value.parse().unwrap_or(0),
+            "--admins" => admins = value.parse().unwrap_or(0),
             "--mode" => mode = value.to_owned(),
             other => {
-                eprintln!(
-                    "unknown option {other}; options: --latency-ms N --rate-limit N --faults RATE --revoke-after N --mode MODE"
-                );
+                eprintln!("unknown option {other}; {USAGE}");
                 std::process::exit(2);
             }
         }
     }
+    cfg.rate_limit = rate.map(|r| RateLimit::new(r, burst));
+    let groups: Vec<u64> = cfg.groups.iter().map(|g| g.0).collect();
     let sb = Sandbox::start(cfg);
+    for i in 1..=users {
+        sb.add_user_with(
+            "user",
+            json!({
+                "username": format!("user{i:05}"),
+                "email": format!("user{i:05}@westeros.example"),
+                "first_name": format!("First{i}"),
+                "last_name": format!("Last{i}"),
+                "language": (["en", "fr", "de"][i % 3]),
+                "time_zone": (["Eastern Time (US & Canada)", "Paris", "London"][i % 3]),
+                "group_id": (groups[i % groups.len()]),
+            }),
+        );
+    }
+    for i in 1..=admins {
+        sb.add_user_with(
+            "admin",
+            json!({"username": format!("admin{i:03}"), "email": format!("admin{i:03}@westeros.example")}),
+        );
+    }
     let path = std::path::Path::new("target/sandbox-config.json");
     std::fs::write(path, sb.config_json(&mode)).expect("write target/sandbox-config.json");
     eprintln!(
-        "sandbox portal at {} — config written to {}; Ctrl-C to stop",
+        "sandbox portal at {} holding {} users — config written to {}; Ctrl-C to stop",
         sb.url(),
+        sb.users().len(),
         path.display()
     );
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -48,8 +79,11 @@ fn main() {
         let _ = tokio::signal::ctrl_c().await;
     });
     eprintln!(
-        "sandbox: {} POSTs received, {} users created",
+        "sandbox: {} POSTs, {} PUTs, {} DELETEs received; {} users created, {} now",
         sb.post_count(),
-        sb.created().len()
+        sb.count_method("PUT"),
+        sb.count_method("DELETE"),
+        sb.created().len(),
+        sb.users().len()
     );
 }

@@ -126,7 +126,7 @@ fn two_thousand_rows_through_every_fault_all_created_once_then_all_skipped() {
 #[test]
 fn a_throttling_portal_is_not_hammered() {
     let sb = Sandbox::start(SandboxConfig {
-        rate_limit: Some(40),
+        rate_limit: Some(sandbox::RateLimit::new(40.0, 40)),
         ..Default::default()
     });
     let ws = Workspace::new(&sb, "random");

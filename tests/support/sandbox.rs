@@ -1,14 +1,16 @@
-//! A local stand-in for the XMedius Cloud portal: the same three endpoints,
-//! the `Authorization-Token` check, Rails-style validation and
-//! case-insensitive uniqueness, configurable latency, a per-second rate
-//! limit, and fault injection. A real HTTP server on 127.0.0.1 (ephemeral
-//! port) on its own thread and runtime, so tests, benchmarks and the demo
-//! use it the same way, from sync or async code.
+//! A local stand-in for the XMedius Cloud portal: the lookups, the user
+//! directory (list, read, create, update, delete; SPEC §5 and §12), the
+//! `Authorization-Token` check (and a token without the *Query user
+//! directory* permission), Rails-style validation and case-insensitive
+//! uniqueness, configurable latency, a token-bucket rate limit on writes,
+//! and fault injection. A real HTTP server on 127.0.0.1 (ephemeral port) on
+//! its own thread and runtime, so tests, benchmarks and the demo use it the
+//! same way, from sync or async code.
 //!
-//! Shared by `tests/`, `examples/demo.rs` and `benches/` (included with `#[path]`).
+//! Shared by `tests/`, `examples/` and `benches/` (included with `#[path]`).
 #![allow(dead_code)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,33 +21,97 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
+/// The access token with every permission.
 pub const TOKEN: &str = "sandbox-token-7f3a9c";
+/// An access token without the *Query user directory* permission: accepted
+/// for everything except `GET /users` and `GET /users/{id}` (403).
+pub const LIMITED_TOKEN: &str = "sandbox-token-no-directory";
 pub const ACCOUNT: &str = "westeros";
+/// The id of the first user the sandbox stores; later ones count up from it.
+pub const FIRST_USER_ID: u64 = 1000;
+/// The roles an update may set (besides the role the user already has).
+pub const ROLES: [&str; 2] = ["user", "admin"];
+/// The fields of a USER object, as the directory answers them (SPEC §12).
+pub const USER_FIELDS: [&str; 22] = [
+    "id",
+    "username",
+    "email",
+    "role",
+    "first_name",
+    "last_name",
+    "salutation",
+    "job_title",
+    "company_name",
+    "address",
+    "city",
+    "state",
+    "country",
+    "zip_code",
+    "phone_number",
+    "mobile_number",
+    "language",
+    "time_zone",
+    "group_id",
+    "main_fax_number_id",
+    "main_fax_number",
+    "external_id",
+];
 
-/// A fault the sandbox can inject instead of a normal answer to a POST.
+/// The free-text fields of a user: any string, sent and answered as is.
+const TEXT_FIELDS: [&str; 12] = [
+    "first_name",
+    "last_name",
+    "salutation",
+    "job_title",
+    "company_name",
+    "address",
+    "city",
+    "state",
+    "country",
+    "zip_code",
+    "phone_number",
+    "mobile_number",
+];
+
+const LANGUAGES: [&str; 3] = ["en", "fr", "de"];
+
+/// The Rails time zone names the portal accepts (the first column).
+const TIME_ZONES_TSV: &str = include_str!("../../src/input/rails_time_zones.tsv");
+
+fn is_time_zone(name: &str) -> bool {
+    TIME_ZONES_TSV
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split('\t').next())
+        .any(|z| !z.is_empty() && z == name)
+}
+
+/// A fault the sandbox can inject instead of a normal answer to a write
+/// (POST, PUT or DELETE on users). "Create" in a name means "apply": the
+/// user is created, updated or deleted before the faulty answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Fault {
-    /// The connection is dropped before any answer; nothing is created.
+    /// The connection is dropped before any answer; nothing is applied.
     Reset,
-    /// The user is created, then the connection is dropped.
+    /// The write is applied, then the connection is dropped.
     CreateThenReset,
-    /// 500 with a JSON error; nothing created.
+    /// 500 with a JSON error; nothing applied.
     Error500,
-    /// The user is created, then 500.
+    /// The write is applied, then 500.
     CreateThenError500,
-    /// 502 with an HTML page from a "proxy".
+    /// 502 with an HTML page from a "proxy"; nothing applied.
     BadGatewayHtml,
-    /// 503 Service Unavailable.
+    /// 503 Service Unavailable; nothing applied.
     Unavailable,
-    /// 504 Gateway Timeout.
+    /// 504 Gateway Timeout; nothing applied.
     GatewayTimeout,
-    /// 200 with an HTML page instead of JSON; nothing created.
+    /// 200 with an HTML page instead of JSON; nothing applied.
     NotJson,
     /// 429 with a `Retry-After` of one second (or an HTTP date, every other time).
     Throttle,
-    /// The user is created, then the answer takes `slow` (longer than the client's timeout).
+    /// The write is applied, then the answer takes `slow` (longer than the client's timeout).
     CreateThenSlow,
 }
 
@@ -64,20 +130,97 @@ impl Fault {
     ];
 }
 
+/// The portal's own limit on writes: a token bucket of `burst` tokens,
+/// refilled at `rate` tokens per second, full at start. Each write
+/// (POST, PUT, DELETE on users) takes a token; without one the answer is
+/// 429 with a whole-second `Retry-After` (≥ 1) and no token is taken.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Tokens per second (fractional allowed).
+    pub rate: f64,
+    /// Bucket size: how many writes may arrive at once.
+    pub burst: u32,
+}
+
+impl RateLimit {
+    pub fn new(rate: f64, burst: u32) -> RateLimit {
+        assert!(
+            rate > 0.0 && burst >= 1,
+            "RateLimit needs rate > 0 and burst >= 1"
+        );
+        RateLimit { rate, burst }
+    }
+}
+
+struct Bucket {
+    limit: Option<RateLimit>,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(limit: Option<RateLimit>) -> Bucket {
+        Bucket {
+            limit,
+            tokens: limit.map_or(0.0, |l| l.burst as f64),
+            last: Instant::now(),
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        if let Some(l) = self.limit {
+            let gained = now.saturating_duration_since(self.last).as_secs_f64() * l.rate.max(0.0);
+            self.tokens = (self.tokens + gained).min(l.burst as f64);
+        }
+        self.last = now;
+    }
+
+    /// Takes a token, or says how many whole seconds until one is there.
+    fn take(&mut self, now: Instant) -> Result<(), u64> {
+        let Some(l) = self.limit else {
+            return Ok(());
+        };
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Ok(());
+        }
+        if l.rate <= 0.0 {
+            return Err(3600);
+        }
+        let wait = ((1.0 - self.tokens) / l.rate).ceil();
+        Err((wait as u64).max(1))
+    }
+
+    /// A new limit: the tokens earned so far are kept (up to the new
+    /// bucket's size); a bucket that did not exist starts full.
+    fn set(&mut self, limit: Option<RateLimit>, now: Instant) {
+        self.refill(now);
+        match (self.limit, limit) {
+            (None, Some(l)) => self.tokens = l.burst as f64,
+            (Some(_), Some(l)) => self.tokens = self.tokens.min(l.burst as f64),
+            _ => self.tokens = 0.0,
+        }
+        self.limit = limit;
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
     pub token: String,
     pub account: String,
     /// Added to every answer.
     pub latency: Duration,
-    /// POSTs allowed per one-second window; past it, 429 with `Retry-After`.
-    pub rate_limit: Option<u32>,
-    /// Share of POSTs (0.0–1.0) that get a fault, drawn from `faults`.
+    /// The portal's token bucket on writes; past it, 429 with `Retry-After`.
+    /// Changeable while running with [`Sandbox::set_rate_limit`].
+    pub rate_limit: Option<RateLimit>,
+    /// Share of writes (0.0–1.0) that get a fault, drawn from `faults`.
     pub fault_rate: f64,
     pub faults: Vec<Fault>,
     /// How long `CreateThenSlow` answers take.
     pub slow: Duration,
-    /// After this many POSTs, every request is answered 401 (token revoked).
+    /// After this many writes (POST, PUT, DELETE), every request is answered
+    /// 401 (token revoked): the next write and everything after it.
     pub revoke_after: Option<usize>,
     /// Every request is answered `302 Location: <this>`.
     pub redirect_to: Option<String>,
@@ -141,23 +284,77 @@ pub struct Received {
     pub took: Duration,
 }
 
-#[derive(Default)]
-struct Users {
-    usernames: HashSet<String>,
-    emails: HashSet<String>,
+/// The enterprise's users: USER objects by id, with case-insensitive
+/// indexes of usernames and e-mails for uniqueness.
+struct Store {
+    next_id: u64,
+    users: BTreeMap<u64, Map<String, Value>>,
+    by_username: HashMap<String, u64>,
+    by_email: HashMap<String, u64>,
+    /// The user objects of every successful POST, as sent, in order.
     created: Vec<Value>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            next_id: FIRST_USER_ID,
+            users: BTreeMap::new(),
+            by_username: HashMap::new(),
+            by_email: HashMap::new(),
+            created: Vec::new(),
+        }
+    }
+}
+
+impl Store {
+    fn taken(&self, username: &str, email: &str) -> (bool, bool) {
+        (
+            self.by_username.contains_key(&username.to_lowercase()),
+            self.by_email.contains_key(&email.to_lowercase()),
+        )
+    }
+
+    /// Stores `fields` (USER keys only) as a new user and returns its id.
+    fn insert(&mut self, fields: Map<String, Value>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut user: Map<String, Value> = USER_FIELDS
+            .iter()
+            .map(|k| (k.to_string(), Value::Null))
+            .collect();
+        user.extend(fields);
+        user.insert("id".into(), json!(id));
+        let text = |k: &str| user[k].as_str().unwrap_or("").to_lowercase();
+        self.by_username.insert(text("username"), id);
+        self.by_email.insert(text("email"), id);
+        self.users.insert(id, user);
+        id
+    }
+
+    fn remove(&mut self, id: u64) -> bool {
+        let Some(user) = self.users.remove(&id) else {
+            return false;
+        };
+        let text = |k: &str| user[k].as_str().unwrap_or("").to_lowercase();
+        self.by_username.remove(&text("username"));
+        self.by_email.remove(&text("email"));
+        true
+    }
 }
 
 struct Shared {
     cfg: SandboxConfig,
     started: Instant,
-    users: Mutex<Users>,
+    store: Mutex<Store>,
     received: Mutex<Vec<Received>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     posts: AtomicUsize,
+    /// POSTs, PUTs and DELETEs received (for `revoke_after`).
+    writes: AtomicUsize,
     lookups_failed: AtomicUsize,
-    window: Mutex<(u64, u32)>,
+    bucket: Mutex<Bucket>,
     rng: Mutex<fastrand::Rng>,
     /// `cfg.fault_rate`, changeable while running.
     fault_rate: Mutex<f64>,
@@ -176,15 +373,16 @@ impl Sandbox {
         let shared = Arc::new(Shared {
             rng: Mutex::new(fastrand::Rng::with_seed(cfg.seed)),
             fault_rate: Mutex::new(cfg.fault_rate),
+            bucket: Mutex::new(Bucket::new(cfg.rate_limit)),
             cfg,
             started: Instant::now(),
-            users: Mutex::default(),
+            store: Mutex::default(),
             received: Mutex::default(),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             posts: AtomicUsize::new(0),
+            writes: AtomicUsize::new(0),
             lookups_failed: AtomicUsize::new(0),
-            window: Mutex::new((0, 0)),
             fault_counts: Mutex::default(),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
@@ -223,6 +421,15 @@ impl Sandbox {
         format!("http://{}", self.addr)
     }
 
+    /// `{url}/enterprises/{account}{leaf}`, e.g. `enterprise_url("/users/1000")`.
+    pub fn enterprise_url(&self, leaf: &str) -> String {
+        format!(
+            "{}/enterprises/{}{leaf}",
+            self.url(),
+            self.shared.cfg.account
+        )
+    }
+
     /// A config file's JSON pointing at this sandbox.
     pub fn config_json(&self, mode: &str) -> String {
         json!({
@@ -234,33 +441,141 @@ impl Sandbox {
         .to_string()
     }
 
-    /// A user that exists before the import.
-    pub fn add_user(&self, username: &str, email: &str) {
-        let mut u = self.shared.users.lock().unwrap();
-        u.usernames.insert(username.to_lowercase());
-        u.emails.insert(email.to_lowercase());
+    /// A user (role `user`, default group) that exists before the import.
+    pub fn add_user(&self, username: &str, email: &str) -> u64 {
+        self.add_user_with("user", json!({"username": username, "email": email}))
+    }
+
+    /// A user with any role (`admin` for administrators) and any USER
+    /// fields (`username` and `email` required; `group_id` defaults to the
+    /// default group; ids may be numbers or strings; `main_fax_number` is
+    /// filled in from `main_fax_number_id`). Not validated beyond that: a
+    /// test may plant data the portal holds. Panics on an unknown field or
+    /// a username or e-mail already taken. Returns the new user's id.
+    pub fn add_user_with(&self, role: &str, fields: Value) -> u64 {
+        let Value::Object(mut fields) = fields else {
+            panic!("sandbox: add_user_with needs a JSON object, got {fields}");
+        };
+        for key in fields.keys() {
+            assert!(
+                USER_FIELDS.contains(&key.as_str()) && key != "id" && key != "role",
+                "sandbox: add_user_with: {key:?} is not a USER field (or is set by the sandbox)"
+            );
+        }
+        let text = |k: &str| {
+            fields
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        let (username, email) = (text("username"), text("email"));
+        assert!(
+            !username.is_empty() && !email.is_empty(),
+            "sandbox: add_user_with needs a username and an email"
+        );
+        fields.insert("role".into(), json!(role));
+        let cfg = &self.shared.cfg;
+        let group = match fields.get("group_id") {
+            None | Some(Value::Null) => cfg.groups.first().map_or(1, |g| g.0),
+            Some(v) => id_of(v).unwrap_or_else(|| panic!("sandbox: group_id {v} is not an id")),
+        };
+        fields.insert("group_id".into(), json!(group));
+        if let Some(v) = fields.get("main_fax_number_id").filter(|v| !v.is_null()) {
+            let fax = id_of(v).unwrap_or_else(|| panic!("sandbox: main_fax_number_id {v}"));
+            fields.insert("main_fax_number_id".into(), json!(fax));
+            if fields.get("main_fax_number").is_none_or(Value::is_null)
+                && let Some((_, n)) = cfg.fax_numbers.iter().find(|(i, _)| *i == fax)
+            {
+                fields.insert("main_fax_number".into(), json!(n));
+            }
+        }
+        let mut store = self.shared.store.lock().unwrap();
+        let (u, e) = store.taken(&username, &email);
+        assert!(!u, "sandbox: username {username} already taken");
+        assert!(!e, "sandbox: email {email} already taken");
+        store.insert(fields)
+    }
+
+    /// Every user as the directory answers them (USER objects), by id.
+    pub fn users(&self) -> Vec<Value> {
+        let store = self.shared.store.lock().unwrap();
+        store.users.values().cloned().map(Value::Object).collect()
+    }
+
+    /// The USER object with this id.
+    pub fn user(&self, id: u64) -> Option<Value> {
+        let store = self.shared.store.lock().unwrap();
+        store.users.get(&id).cloned().map(Value::Object)
+    }
+
+    /// The USER object whose username this is (case-insensitive).
+    pub fn user_by_username(&self, username: &str) -> Option<Value> {
+        let store = self.shared.store.lock().unwrap();
+        let id = store.by_username.get(&username.to_lowercase())?;
+        store.users.get(id).cloned().map(Value::Object)
     }
 
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
     }
 
-    /// The bodies of every POST received, in order.
-    pub fn post_bodies(&self) -> Vec<Value> {
+    /// How many requests with this method (`"GET"`, `"PUT"`, …) were answered.
+    pub fn count_method(&self, method: &str) -> usize {
+        self.received()
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method))
+            .count()
+    }
+
+    /// The JSON bodies of every request with this method, in order.
+    pub fn bodies(&self, method: &str) -> Vec<Value> {
         self.received()
             .into_iter()
-            .filter(|r| r.method == "POST")
+            .filter(|r| r.method.eq_ignore_ascii_case(method))
             .filter_map(|r| r.body)
             .collect()
     }
 
+    /// The paths of every request with this method, in order
+    /// (`/enterprises/westeros/users/1000` for a DELETE).
+    pub fn paths(&self, method: &str) -> Vec<String> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method))
+            .map(|r| r.path)
+            .collect()
+    }
+
+    /// The bodies of every POST received, in order.
+    pub fn post_bodies(&self) -> Vec<Value> {
+        self.bodies("POST")
+    }
+
+    /// The bodies of every PUT received, in order.
+    pub fn put_bodies(&self) -> Vec<Value> {
+        self.bodies("PUT")
+    }
+
     /// When each POST arrived, in seconds since the sandbox started.
     pub fn post_times(&self) -> Vec<f64> {
-        self.received()
+        self.times(|m| m == "POST")
+    }
+
+    /// When each write (POST, PUT, DELETE) arrived, in seconds since the sandbox started.
+    pub fn write_times(&self) -> Vec<f64> {
+        self.times(|m| matches!(m, "POST" | "PUT" | "DELETE"))
+    }
+
+    fn times(&self, keep: impl Fn(&str) -> bool) -> Vec<f64> {
+        let mut at: Vec<f64> = self
+            .received()
             .iter()
-            .filter(|r| r.method == "POST")
+            .filter(|r| keep(&r.method))
             .map(|r| r.at.as_secs_f64())
-            .collect()
+            .collect();
+        at.sort_by(f64::total_cmp);
+        at
     }
 
     /// The most POSTs that arrived within one second (sliding windows, each
@@ -277,9 +592,15 @@ impl Sandbox {
         self.shared.posts.load(Ordering::SeqCst)
     }
 
-    /// The user objects created, in order.
+    /// POSTs, PUTs and DELETEs received so far (counted on arrival).
+    pub fn write_count(&self) -> usize {
+        self.shared.writes.load(Ordering::SeqCst)
+    }
+
+    /// The user objects of every successful POST, as sent (password
+    /// included), in order; a later update or delete does not change them.
     pub fn created(&self) -> Vec<Value> {
-        self.shared.users.lock().unwrap().created.clone()
+        self.shared.store.lock().unwrap().created.clone()
     }
 
     pub fn max_in_flight(&self) -> usize {
@@ -293,9 +614,20 @@ impl Sandbox {
             .count()
     }
 
-    /// Changes the share of POSTs that get a fault (0.0 turns faults off).
+    /// Changes the share of writes that get a fault (0.0 turns faults off).
     pub fn set_fault_rate(&self, rate: f64) {
         *self.shared.fault_rate.lock().unwrap() = rate;
+    }
+
+    /// Changes the portal's rate limit while running (`None`: no limit).
+    /// Tokens already in the bucket are kept, up to the new size; a
+    /// bucket that did not exist starts full.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        self.shared
+            .bucket
+            .lock()
+            .unwrap()
+            .set(limit, Instant::now());
     }
 
     /// How many of each fault were injected.
@@ -340,6 +672,11 @@ fn json_response(status: StatusCode, v: Value) -> Response {
         .into_response()
 }
 
+/// A JSON answer and its status, as the handlers return them.
+fn answer_json(status: StatusCode, v: Value) -> (Response, u16) {
+    (json_response(status, v), status.as_u16())
+}
+
 fn dropped_connection() -> Response {
     let stream = futures::stream::once(async {
         Err::<Bytes, std::io::Error>(std::io::Error::new(
@@ -352,6 +689,16 @@ fn dropped_connection() -> Response {
 
 fn hdr(h: &HeaderMap, name: &str) -> Option<String> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// An id given as a JSON number or as the string of one (`12` or `"12"`):
+/// the lookups give ids as object keys, so clients send them back as strings.
+fn id_of(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse::<u64>().ok().filter(|n| n.to_string() == *s),
+        _ => None,
+    }
 }
 
 async fn handle(
@@ -385,6 +732,14 @@ async fn handle(
     resp
 }
 
+/// What a write does to the directory.
+#[derive(Debug, Clone, Copy)]
+enum Write {
+    Create,
+    Update(Option<u64>),
+    Delete(Option<u64>),
+}
+
 async fn answer(
     s: &Shared,
     method: &Method,
@@ -396,90 +751,112 @@ async fn answer(
         let r = (StatusCode::FOUND, [(header::LOCATION, to.clone())], "").into_response();
         return (r, 302);
     }
-    let is_post = method == Method::POST;
-    let post_no = if is_post {
-        s.posts.fetch_add(1, Ordering::SeqCst) + 1
+    if method == Method::POST {
+        s.posts.fetch_add(1, Ordering::SeqCst);
+    }
+    let is_write = [Method::POST, Method::PUT, Method::DELETE].contains(method);
+    // The token dies at write number `revoke_after + 1`; every request from then on is refused.
+    let revoked = if is_write {
+        let n = s.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        s.cfg.revoke_after.is_some_and(|limit| n > limit)
     } else {
-        0
+        let n = s.writes.load(Ordering::SeqCst);
+        s.cfg.revoke_after.is_some_and(|limit| n > limit)
     };
-    let revoked = s.cfg.revoke_after.is_some_and(|n| post_no > n);
-    if rec.token.as_deref() != Some(s.cfg.token.as_str()) || revoked {
-        let r = json_response(
+    let token = rec.token.as_deref();
+    let limited = token == Some(LIMITED_TOKEN) && s.cfg.token != LIMITED_TOKEN;
+    if revoked || (token != Some(s.cfg.token.as_str()) && !limited) {
+        return answer_json(
             StatusCode::UNAUTHORIZED,
             json!({"result": false, "errors": ["Invalid access token"]}),
         );
-        return (r, 401);
     }
     let base = format!("/enterprises/{}", s.cfg.account);
     let Some(leaf) = path.strip_prefix(&base) else {
-        return (
-            json_response(
-                StatusCode::NOT_FOUND,
-                json!({"result": false, "errors": ["Enterprise not found"]}),
-            ),
-            404,
+        return answer_json(
+            StatusCode::NOT_FOUND,
+            json!({"result": false, "errors": ["Enterprise not found"]}),
         );
     };
-    match (method.clone(), leaf) {
-        (Method::GET, "/groups" | "/fax_numbers") => {
-            if let Some(wait) = &s.cfg.lookup_retry_after {
-                let mut r = (StatusCode::TOO_MANY_REQUESTS, "{}").into_response();
-                if let Ok(v) = wait.parse() {
-                    r.headers_mut().insert("retry-after", v);
-                }
-                return (r, 429);
-            }
-            if s.lookups_failed.load(Ordering::SeqCst) < s.cfg.lookup_failures {
-                s.lookups_failed.fetch_add(1, Ordering::SeqCst);
-                return (
-                    (StatusCode::SERVICE_UNAVAILABLE, "<html>503</html>").into_response(),
-                    503,
-                );
-            }
-            let data = if leaf == "/groups" {
-                let groups: serde_json::Map<String, Value> = s
-                    .cfg
-                    .groups
-                    .iter()
-                    .map(|(id, n)| (id.to_string(), json!(n)))
-                    .collect();
-                json!({"default": s.cfg.groups.first().map(|g| g.0).unwrap_or(1), "groups": groups})
-            } else {
-                let fax: serde_json::Map<String, Value> = s
-                    .cfg
-                    .fax_numbers
-                    .iter()
-                    .map(|(id, n)| (id.to_string(), json!({"number": n})))
-                    .collect();
-                json!({"fax_numbers": fax})
+    // `/users/{id}`: an id that is not a number is an unknown user.
+    let user_id = leaf
+        .strip_prefix("/users/")
+        .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+        .map(|rest| rest.parse::<u64>().ok());
+    match (method.clone(), leaf, user_id) {
+        (Method::GET, "/groups" | "/fax_numbers", _) => lookup(s, leaf),
+        (Method::GET, "/users", _) | (Method::GET, _, Some(_)) if limited => answer_json(
+            StatusCode::FORBIDDEN,
+            json!({"result": false, "errors": ["The access token lacks the Query user directory permission"]}),
+        ),
+        (Method::GET, "/users", _) => {
+            let users: Vec<Value> = {
+                let store = s.store.lock().unwrap();
+                store.users.values().cloned().map(Value::Object).collect()
             };
-            (
-                json_response(StatusCode::OK, json!({"result": true, "data": data})),
-                200,
-            )
+            answer_json(StatusCode::OK, json!({"result": true, "data": users}))
         }
-        (Method::POST, "/users") => create(s, rec, raw).await,
-        _ => (
-            json_response(
-                StatusCode::NOT_FOUND,
-                json!({"result": false, "errors": ["Not found"]}),
-            ),
-            404,
+        (Method::GET, _, Some(id)) => {
+            let user = {
+                let store = s.store.lock().unwrap();
+                id.and_then(|id| store.users.get(&id).cloned())
+            };
+            match user {
+                Some(u) => answer_json(StatusCode::OK, json!({"result": true, "data": u})),
+                None => user_not_found(),
+            }
+        }
+        (Method::POST, "/users", _) => write(s, Write::Create, raw).await,
+        (Method::PUT, _, Some(id)) => write(s, Write::Update(id), raw).await,
+        (Method::DELETE, _, Some(id)) => write(s, Write::Delete(id), raw).await,
+        _ => answer_json(
+            StatusCode::NOT_FOUND,
+            json!({"result": false, "errors": ["Not found"]}),
         ),
     }
 }
 
-fn throttled(s: &Shared) -> bool {
-    let Some(limit) = s.cfg.rate_limit else {
-        return false;
-    };
-    let second = s.started.elapsed().as_secs();
-    let mut w = s.window.lock().unwrap();
-    if w.0 != second {
-        *w = (second, 0);
+fn user_not_found() -> (Response, u16) {
+    answer_json(
+        StatusCode::NOT_FOUND,
+        json!({"result": false, "errors": ["User not found"]}),
+    )
+}
+
+/// `GET /groups` and `GET /fax_numbers`, with the configured start-up trouble.
+fn lookup(s: &Shared, leaf: &str) -> (Response, u16) {
+    if let Some(wait) = &s.cfg.lookup_retry_after {
+        let mut r = (StatusCode::TOO_MANY_REQUESTS, "{}").into_response();
+        if let Ok(v) = wait.parse() {
+            r.headers_mut().insert("retry-after", v);
+        }
+        return (r, 429);
     }
-    w.1 += 1;
-    w.1 > limit
+    if s.lookups_failed.load(Ordering::SeqCst) < s.cfg.lookup_failures {
+        s.lookups_failed.fetch_add(1, Ordering::SeqCst);
+        return (
+            (StatusCode::SERVICE_UNAVAILABLE, "<html>503</html>").into_response(),
+            503,
+        );
+    }
+    let data = if leaf == "/groups" {
+        let groups: Map<String, Value> = s
+            .cfg
+            .groups
+            .iter()
+            .map(|(id, n)| (id.to_string(), json!(n)))
+            .collect();
+        json!({"default": s.cfg.groups.first().map(|g| g.0).unwrap_or(1), "groups": groups})
+    } else {
+        let fax: Map<String, Value> = s
+            .cfg
+            .fax_numbers
+            .iter()
+            .map(|(id, n)| (id.to_string(), json!({"number": n})))
+            .collect();
+        json!({"fax_numbers": fax})
+    };
+    answer_json(StatusCode::OK, json!({"result": true, "data": data}))
 }
 
 fn too_many(retry_after: String) -> (Response, u16) {
@@ -495,10 +872,16 @@ fn too_many(retry_after: String) -> (Response, u16) {
     (r, 429)
 }
 
-async fn create(s: &Shared, rec: &Received, raw: &Bytes) -> (Response, u16) {
-    if throttled(s) {
-        let until_next_second = 1000 - (s.started.elapsed().as_millis() % 1000) as u64;
-        let secs = until_next_second.div_ceil(1000).max(1);
+fn internal_error() -> (Response, u16) {
+    answer_json(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        json!({"result": false, "errors": ["Internal error"]}),
+    )
+}
+
+/// A write: the rate limit, then a fault maybe, then the change itself.
+async fn write(s: &Shared, op: Write, raw: &Bytes) -> (Response, u16) {
+    if let Err(secs) = s.bucket.lock().unwrap().take(Instant::now()) {
         return too_many(secs.to_string());
     }
     let fault = {
@@ -519,15 +902,7 @@ async fn create(s: &Shared, rec: &Received, raw: &Bytes) -> (Response, u16) {
     }
     match fault {
         Some(Fault::Reset) => return (dropped_connection(), 0),
-        Some(Fault::Error500) => {
-            return (
-                json_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({"result": false, "errors": ["Internal error"]}),
-                ),
-                500,
-            );
-        }
+        Some(Fault::Error500) => return internal_error(),
         Some(Fault::BadGatewayHtml) => {
             let page = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>";
             return (
@@ -561,7 +936,7 @@ async fn create(s: &Shared, rec: &Received, raw: &Bytes) -> (Response, u16) {
             );
         }
         Some(Fault::Throttle) => {
-            let odd = s.posts.load(Ordering::SeqCst) % 2 == 1;
+            let odd = s.writes.load(Ordering::SeqCst) % 2 == 1;
             let value = if let Some(v) = &s.cfg.throttle_retry_after {
                 v.clone()
             } else if odd {
@@ -573,35 +948,34 @@ async fn create(s: &Shared, rec: &Received, raw: &Bytes) -> (Response, u16) {
         }
         _ => {}
     }
-    let Some(body) = serde_json::from_slice::<Value>(raw).ok() else {
-        return (
-            json_response(
-                StatusCode::BAD_REQUEST,
-                json!({"result": false, "errors": ["Malformed JSON"]}),
-            ),
-            400,
-        );
+    let (status, answer) = match op {
+        Write::Delete(id) => delete_user(s, id),
+        Write::Create | Write::Update(_) => {
+            let Some(body) = serde_json::from_slice::<Value>(raw).ok() else {
+                return answer_json(
+                    StatusCode::BAD_REQUEST,
+                    json!({"result": false, "errors": ["Malformed JSON"]}),
+                );
+            };
+            match op {
+                Write::Update(id) => update_user(s, id, &body),
+                _ => create_user(s, &body),
+            }
+        }
     };
-    let _ = rec;
-    let (status, answer) = validate_and_create(s, &body);
     match (fault, status) {
         (Some(Fault::CreateThenReset), StatusCode::OK) => (dropped_connection(), 0),
-        (Some(Fault::CreateThenError500), StatusCode::OK) => (
-            json_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"result": false, "errors": ["Internal error"]}),
-            ),
-            500,
-        ),
+        (Some(Fault::CreateThenError500), StatusCode::OK) => internal_error(),
         (Some(Fault::CreateThenSlow), StatusCode::OK) => {
             tokio::time::sleep(s.cfg.slow).await;
-            (json_response(status, answer), status.as_u16())
+            answer_json(status, answer)
         }
-        _ => (json_response(status, answer), status.as_u16()),
+        _ => answer_json(status, answer),
     }
 }
 
-const USER_KEYS: [&str; 22] = [
+/// The keys a create call accepts.
+const CREATE_KEYS: [&str; 24] = [
     "username",
     "email",
     "role",
@@ -624,116 +998,252 @@ const USER_KEYS: [&str; 22] = [
     "mobile_number",
     "password_setup_type",
     "password",
+    "password_confirmation",
+    "disable_welcome_email",
 ];
 
-/// Rails-style validation of `{"user": {…}}`; creates the user when valid.
-fn validate_and_create(s: &Shared, body: &Value) -> (StatusCode, Value) {
-    let Some(user) = body.get("user").and_then(Value::as_object) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            json!({"result": false, "errors": ["param is missing or the value is empty: user"]}),
-        );
-    };
-    let mut errors: serde_json::Map<String, Value> = serde_json::Map::new();
-    let mut add = |field: &str, msg: &str| {
-        if let Some(a) = errors
+/// Rails-style errors: field → messages.
+#[derive(Default)]
+struct Errors(Map<String, Value>);
+
+impl Errors {
+    fn add(&mut self, field: &str, msg: &str) {
+        if let Some(a) = self
+            .0
             .entry(field.to_owned())
             .or_insert_with(|| json!([]))
             .as_array_mut()
         {
             a.push(json!(msg));
         }
+    }
+
+    fn answer(self) -> (StatusCode, Value) {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"result": false, "errors": self.0}),
+        )
+    }
+}
+
+fn missing_user() -> (StatusCode, Value) {
+    (
+        StatusCode::BAD_REQUEST,
+        json!({"result": false, "errors": ["param is missing or the value is empty: user"]}),
+    )
+}
+
+/// The checks a create and an update share, for the fields present in
+/// `user`. Returns the group id and the fax number (`Some(None)`:
+/// enterprise number) to store, when given and valid.
+fn check_common(
+    s: &Shared,
+    user: &Map<String, Value>,
+    errors: &mut Errors,
+) -> (Option<u64>, Option<Option<(u64, String)>>) {
+    for k in TEXT_FIELDS {
+        if user.get(k).is_some_and(|v| !v.is_string() && !v.is_null()) {
+            errors.add(k, "is invalid");
+        }
+    }
+    if let Some(l) = user.get("language")
+        && !LANGUAGES.contains(&l.as_str().unwrap_or(""))
+    {
+        errors.add("language", "is not included in the list");
+    }
+    if let Some(z) = user.get("time_zone")
+        && !is_time_zone(z.as_str().unwrap_or(""))
+    {
+        errors.add("time_zone", "is not included in the list");
+    }
+    let group = user
+        .get("group_id")
+        .map(|g| id_of(g).filter(|g| s.cfg.groups.iter().any(|(id, _)| id == g)));
+    if group == Some(None) {
+        errors.add("group", "does not exist");
+    }
+    let fax_type = user.get("fax_number_type");
+    let selected = user.get("selected_fax_number");
+    let fax = if fax_type.is_none() && selected.is_none() {
+        None
+    } else {
+        let choice = match (fax_type.and_then(Value::as_str), selected) {
+            (Some("enterprise"), None) => Some(None),
+            (Some("selected"), Some(id)) => id_of(id)
+                .and_then(|f| s.cfg.fax_numbers.iter().find(|(i, _)| *i == f))
+                .map(|(i, n)| Some((*i, n.clone()))),
+            _ => None,
+        };
+        if choice.is_none() {
+            errors.add("selected_fax_number", "is invalid");
+        }
+        choice
     };
+    for (k, v) in user {
+        if v.as_str() == Some("") {
+            errors.add(k, "can't be an empty string");
+        }
+    }
+    (group.flatten(), fax)
+}
+
+/// Sets the group and fax number of a stored user.
+fn apply_ids(
+    user: &mut Map<String, Value>,
+    group: Option<u64>,
+    fax: Option<Option<(u64, String)>>,
+) {
+    if let Some(g) = group {
+        user.insert("group_id".into(), json!(g));
+    }
+    if let Some(f) = fax {
+        let (id, number) = match f {
+            Some((id, n)) => (json!(id), json!(n)),
+            None => (Value::Null, Value::Null),
+        };
+        user.insert("main_fax_number_id".into(), id);
+        user.insert("main_fax_number".into(), number);
+    }
+}
+
+/// Rails-style validation of `{"user": {…}}`; creates the user when valid.
+fn create_user(s: &Shared, body: &Value) -> (StatusCode, Value) {
+    let Some(user) = body.get("user").and_then(Value::as_object) else {
+        return missing_user();
+    };
+    let mut errors = Errors::default();
     for key in user.keys() {
-        if !USER_KEYS.contains(&key.as_str()) && key != "password_confirmation" {
-            add("base", &format!("unknown attribute '{key}' for User"));
+        if !CREATE_KEYS.contains(&key.as_str()) {
+            errors.add("base", &format!("unknown attribute '{key}' for User"));
         }
     }
     let text = |k: &str| user.get(k).and_then(Value::as_str).unwrap_or("");
     let username = text("username");
     let email = text("email");
     if username.is_empty() {
-        add("username", "can't be blank");
+        errors.add("username", "can't be blank");
     } else if !username
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
-        add("username", "is invalid");
+        errors.add("username", "is invalid");
     }
     if email.is_empty() {
-        add("email", "can't be blank");
+        errors.add("email", "can't be blank");
     } else if !email.contains('@') || !email.split('@').nth(1).unwrap_or("").contains('.') {
-        add("email", "does not appear to be valid");
+        errors.add("email", "does not appear to be valid");
     }
     if text("role") != "user" {
-        add("role", "is not included in the list");
+        errors.add("role", "is not included in the list");
     }
-    let group_ok = user
-        .get("group_id")
-        .and_then(Value::as_u64)
-        .is_some_and(|g| s.cfg.groups.iter().any(|(id, _)| *id == g));
-    if !group_ok {
-        add("group", "does not exist");
-    }
-    match (text("fax_number_type"), user.get("selected_fax_number")) {
-        ("enterprise", None) => {}
-        ("selected", Some(id))
-            if id
-                .as_u64()
-                .is_some_and(|f| s.cfg.fax_numbers.iter().any(|(i, _)| *i == f)) => {}
-        _ => add("selected_fax_number", "is invalid"),
-    }
-    if let Some(l) = user.get("language")
-        && !["en", "fr", "de"].contains(&l.as_str().unwrap_or(""))
+    if user
+        .get("disable_welcome_email")
+        .is_some_and(|v| !v.is_boolean())
     {
-        add("language", "is not included in the list");
+        errors.add("disable_welcome_email", "is invalid");
+    }
+    let (group, fax) = check_common(s, user, &mut errors);
+    if !user.contains_key("group_id") {
+        errors.add("group", "does not exist");
+    }
+    if !user.contains_key("fax_number_type") && !user.contains_key("selected_fax_number") {
+        errors.add("selected_fax_number", "is invalid");
     }
     match text("password_setup_type") {
         "force" => {
             let p = text("password");
             if p.is_empty() {
-                add("password", "can't be blank");
+                errors.add("password", "can't be blank");
             } else if p.chars().count() < 8 {
-                add("password", "is too short (minimum is 8 characters)");
+                errors.add("password", "is too short (minimum is 8 characters)");
             }
             if user.get("password_confirmation").and_then(Value::as_str) != Some(p) {
-                add("password_confirmation", "doesn't match Password");
+                errors.add("password_confirmation", "doesn't match Password");
             }
         }
         "user" | "auto" => {
             if user.contains_key("password") || user.contains_key("password_confirmation") {
-                add(
+                errors.add(
                     "password",
                     "must be blank unless password_setup_type is force",
                 );
             }
         }
-        _ => add("password_setup_type", "is not included in the list"),
+        _ => errors.add("password_setup_type", "is not included in the list"),
     }
+    let mut store = s.store.lock().unwrap();
+    let (username_taken, email_taken) = store.taken(username, email);
+    if !username.is_empty() && username_taken {
+        errors.add("username", "has already been taken");
+    }
+    if !email.is_empty() && email_taken {
+        errors.add("email", "has already been taken");
+    }
+    if !errors.0.is_empty() {
+        return errors.answer();
+    }
+    let mut fields: Map<String, Value> = user
+        .iter()
+        .filter(|(k, _)| USER_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    apply_ids(&mut fields, group, fax);
+    let id = store.insert(fields);
+    store.created.push(Value::Object(user.clone()));
+    (StatusCode::OK, json!({"result": true, "data": {"id": id}}))
+}
+
+/// `PUT /users/{id}`: validates each changed field, applies them all or none.
+fn update_user(s: &Shared, id: Option<u64>, body: &Value) -> (StatusCode, Value) {
+    let mut store = s.store.lock().unwrap();
+    let Some(current) = id.and_then(|id| store.users.get_mut(&id)) else {
+        return (
+            StatusCode::NOT_FOUND,
+            json!({"result": false, "errors": ["User not found"]}),
+        );
+    };
+    let Some(user) = body.get("user").and_then(Value::as_object) else {
+        return missing_user();
+    };
+    let mut errors = Errors::default();
     for (k, v) in user {
-        if v.as_str() == Some("") {
-            add(k, "can't be an empty string");
+        match k.as_str() {
+            "username" | "email" | "id" | "external_id" => errors.add(k, "cannot be changed"),
+            "role" => {
+                let role = v.as_str().unwrap_or("");
+                if !ROLES.contains(&role)
+                    && current.get("role").and_then(Value::as_str) != Some(role)
+                {
+                    errors.add("role", "is not included in the list");
+                }
+            }
+            "group_id" | "selected_fax_number" | "fax_number_type" | "language" | "time_zone" => {}
+            k if TEXT_FIELDS.contains(&k) => {}
+            _ => errors.add("base", &format!("unknown attribute '{k}' for User")),
         }
     }
-    let mut users = s.users.lock().unwrap();
-    if !username.is_empty() && users.usernames.contains(&username.to_lowercase()) {
-        add("username", "has already been taken");
+    let (group, fax) = check_common(s, user, &mut errors);
+    if !errors.0.is_empty() {
+        return errors.answer();
     }
-    if !email.is_empty() && users.emails.contains(&email.to_lowercase()) {
-        add("email", "has already been taken");
+    for (k, v) in user {
+        if k == "role" || k == "language" || k == "time_zone" || TEXT_FIELDS.contains(&k.as_str()) {
+            current.insert(k.clone(), v.clone());
+        }
     }
-    if !errors.is_empty() {
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({"result": false, "errors": errors}),
-        );
+    apply_ids(current, group, fax);
+    (StatusCode::OK, json!({"result": true}))
+}
+
+/// `DELETE /users/{id}`.
+fn delete_user(s: &Shared, id: Option<u64>) -> (StatusCode, Value) {
+    let mut store = s.store.lock().unwrap();
+    if id.is_some_and(|id| store.remove(id)) {
+        (StatusCode::OK, json!({"result": true}))
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            json!({"result": false, "errors": ["User not found"]}),
+        )
     }
-    users.usernames.insert(username.to_lowercase());
-    users.emails.insert(email.to_lowercase());
-    users.created.push(Value::Object(user.clone()));
-    let id = users.created.len();
-    (
-        StatusCode::OK,
-        json!({"result": true, "data": {"id": id, "username": username}}),
-    )
 }
