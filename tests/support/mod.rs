@@ -3,6 +3,7 @@
 
 pub mod sandbox;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -94,6 +95,14 @@ pub fn users_csv(n: usize, manual: bool) -> String {
         }
     }
     s
+}
+
+/// The users the sandbox created, by username.
+pub fn created_by_username(sb: &Sandbox) -> HashMap<String, serde_json::Value> {
+    sb.created()
+        .into_iter()
+        .map(|u| (u["username"].as_str().unwrap_or_default().to_owned(), u))
+        .collect()
 }
 
 pub fn stdout_of(out: &std::process::Output) -> String {
