@@ -1,19 +1,14 @@
 //! The command line's surface: `--help` (snapshot), `--version`, usage errors.
 
-use assert_cmd::Command;
-use predicates::prelude::*;
+mod support;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_xmc-user-importer"));
-    c.env("COLUMNS", "100")
-        .env_remove("XMC_CONCURRENCY")
-        .env_remove("XMC_RATE");
-    c
-}
+use predicates::prelude::*;
+use support::importer;
 
 #[test]
 fn help_shows_every_flag_and_examples() {
-    let out = bin()
+    let out = importer()
+        .env("COLUMNS", "100") // the width the snapshot was taken at
         .arg("--help")
         .assert()
         .success()
@@ -25,7 +20,7 @@ fn help_shows_every_flag_and_examples() {
 
 #[test]
 fn version() {
-    bin()
+    importer()
         .arg("--version")
         .assert()
         .success()
@@ -34,26 +29,26 @@ fn version() {
 
 #[test]
 fn usage_errors_exit_2() {
-    bin()
+    importer()
         .assert()
         .code(2)
         .stderr(predicate::str::contains("<CONFIG>"));
-    bin()
+    importer()
         .args(["-c", "0", "c.json", "u.csv"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--concurrency"));
-    bin()
+    importer()
         .args(["--rate", "fast", "c.json", "u.csv"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("not a number"));
-    bin()
+    importer()
         .args(["--offline", "c.json", "u.csv"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--dry-run"));
-    bin()
+    importer()
         .args(["--output", "xml", "c.json", "u.csv"])
         .assert()
         .code(2)
@@ -63,13 +58,13 @@ fn usage_errors_exit_2() {
 #[test]
 fn env_defaults_for_concurrency_and_rate() {
     // A bad value from the environment is reported like a bad flag.
-    bin()
+    importer()
         .env("XMC_CONCURRENCY", "0")
         .args(["c.json", "u.csv"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("--concurrency"));
-    bin()
+    importer()
         .env("XMC_RATE", "-2")
         .args(["c.json", "u.csv"])
         .assert()
@@ -88,7 +83,7 @@ fn an_output_file_may_not_overwrite_the_input() {
         r#"{"enterprise_account":"a","access_token":"t","password_setup_mode":"random"}"#,
     )
     .unwrap();
-    bin()
+    importer()
         .arg("--failed")
         .arg(&csv)
         .arg(&cfg)

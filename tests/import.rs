@@ -1,6 +1,10 @@
 //! The core import, end to end: the real binary against the sandbox over HTTP.
+//! Also a large file with broken rows, imported, dry-run and dry-run offline,
+//! and `--strict` on groups and fax numbers.
 
 mod support;
+
+use std::collections::BTreeSet;
 
 use predicates::prelude::*;
 use serde_json::json;
@@ -285,4 +289,261 @@ fn a_named_pipe_is_read_once_and_every_row_is_imported() {
         .stderr(predicate::str::contains("3,000 rows: 3,000 created"));
     writer.join().unwrap();
     assert_eq!(sb.created().len(), 3000);
+}
+
+// ---- A large file with a broken row every ten ---------------------------
+
+const BIG_HEADER: &str = "username,email,password,fax_number,language,time_zone,group,first_name";
+
+/// 200 rows; every 10th breaks one rule (ten rules, each twice). Returns the
+/// file, the usernames of the good rows, and `(line, reason)` of the bad ones.
+fn two_hundred_rows() -> (String, BTreeSet<String>, Vec<(u64, String)>) {
+    let mut csv = format!("{BIG_HEADER}\n");
+    let mut good = BTreeSet::new();
+    let mut bad = Vec::new();
+    for i in 1..=200u64 {
+        let line = i + 1;
+        let mut user = format!("user{i:03}");
+        let mut email = format!("user{i:03}@example.com");
+        let mut password = format!("Passw0rd-{i}");
+        let mut fax = if i % 3 == 0 { "+15145550101" } else { "" }.to_owned();
+        let mut language = ["en", "FR", "de", ""][i as usize % 4].to_owned();
+        let mut tz = if i % 5 == 0 { "paris" } else { "" }.to_owned();
+        let group = if i % 7 == 0 { "Winterfell" } else { "" };
+        // Quoted cells with a delimiter or a newline must not shift the lines.
+        let first = match i % 13 {
+            0 => "\"Snow,\nJon\"".to_owned(),
+            1 => "\"Stark, \"\"Arya\"\"\"".to_owned(),
+            _ => format!("User {i}"),
+        };
+        let mut extra = "";
+        if i % 10 == 0 {
+            let reason = match (i / 10 - 1) % 10 {
+                0 => {
+                    user = format!("bad user{i}");
+                    "has the character \" \" (a space)".to_owned()
+                }
+                1 => {
+                    email = format!("user{i:03}.example.com");
+                    "email does not appear to be valid".to_owned()
+                }
+                2 => {
+                    password.clear();
+                    "password is empty".to_owned()
+                }
+                3 => {
+                    fax = "5145550101".into();
+                    "fax_number \"5145550101\" is not in E.164 form".to_owned()
+                }
+                4 => {
+                    language = "es".into();
+                    "language \"es\" is not one of en, fr, de".to_owned()
+                }
+                5 => {
+                    tz = "Pariss".into();
+                    "(did you mean \"Paris\"?)".to_owned()
+                }
+                6 => {
+                    user = format!("USER{:03}", i - 5);
+                    format!("duplicate of line {} (username", i - 5 + 1)
+                }
+                7 => {
+                    email = "USER001@Example.com".into();
+                    "duplicate of line 2 (email".to_owned()
+                }
+                8 => {
+                    extra = ",surplus";
+                    "has 9 cells but the header has 8 columns".to_owned()
+                }
+                _ => {
+                    email.clear();
+                    "email is empty".to_owned()
+                }
+            };
+            bad.push((line, reason));
+        } else {
+            good.insert(user.clone());
+        }
+        csv.push_str(&format!(
+            "{user},{email},{password},{fax},{language},{tz},{group},{first}{extra}\n"
+        ));
+    }
+    (csv, good, bad)
+}
+
+/// Exactly the bad rows fail, locally, with their line and reason.
+fn assert_failures(stdout: &str, bad: &[(u64, String)]) {
+    let failed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("... Failed"))
+        .collect();
+    assert_eq!(failed.len(), bad.len(), "{stdout}");
+    for (line, reason) in bad {
+        let prefix = format!("Failed: line {line}: ");
+        let hits: Vec<&&str> = failed.iter().filter(|l| l.contains(&prefix)).collect();
+        assert_eq!(hits.len(), 1, "line {line}: {hits:?}");
+        assert!(
+            hits[0].contains(reason.as_str()),
+            "line {line}: {}",
+            hits[0]
+        );
+    }
+}
+
+#[test]
+fn two_hundred_rows_twenty_broken() {
+    let (csv, good, bad) = two_hundred_rows();
+    assert_eq!((good.len(), bad.len()), (180, 20));
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "manual");
+    let path = ws.write("big.csv", csv);
+    let out = ws
+        .cmd(&["--no-progress", "--rate", "0", "-c", "8"], &path)
+        .output()
+        .unwrap();
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(stdout.lines().count(), 200);
+    assert_failures(&stdout, &bad);
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.ends_with("... Success"))
+            .count(),
+        180
+    );
+    assert!(
+        stderr_of(&out).contains("200 rows: 180 created, 0 skipped, 20 failed"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(sb.post_count(), 180);
+    let created: BTreeSet<String> = created_by_username(&sb).into_keys().collect();
+    assert_eq!(created, good);
+    let c = created_by_username(&sb);
+    assert_eq!(c["user013"]["first_name"], "Snow,\nJon");
+    assert_eq!(c["user014"]["first_name"], "Stark, \"Arya\"");
+    assert_eq!(c["user015"]["time_zone"], "Paris");
+    assert_eq!(c["user021"]["group_id"], 13);
+    assert_eq!(c["user021"]["selected_fax_number"], 501);
+    assert_eq!(c["user001"]["language"], "fr");
+}
+
+#[test]
+fn dry_run_sends_no_post() {
+    let (csv, _, bad) = two_hundred_rows();
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "manual");
+    let path = ws.write("big.csv", csv);
+    let out = ws
+        .cmd(&["--no-progress", "--dry-run"], &path)
+        .output()
+        .unwrap();
+    let stdout = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(stdout.lines().count(), 200);
+    assert_eq!(
+        stdout.lines().filter(|l| l.ends_with("... Valid")).count(),
+        180
+    );
+    assert_failures(&stdout, &bad);
+    let methods: Vec<(String, String)> = sb
+        .received()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            ("GET".into(), "/enterprises/westeros/groups".into()),
+            ("GET".into(), "/enterprises/westeros/fax_numbers".into()),
+        ]
+    );
+    assert_eq!(sb.post_count(), 0);
+}
+
+#[test]
+fn dry_run_offline_contacts_nothing() {
+    let (csv, _, bad) = two_hundred_rows();
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "manual");
+    let path = ws.write("big.csv", csv);
+    // A listener that must see no connection, and a closed port.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listening = format!("http://{}", listener.local_addr().unwrap());
+    for endpoint in [listening.as_str(), "http://127.0.0.1:9"] {
+        let config = sb.config_json("manual").replace(&sb.url(), endpoint);
+        std::fs::write(&ws.config, config).unwrap();
+        let out = ws
+            .cmd(&["--no-progress", "--dry-run", "--offline"], &path)
+            .output()
+            .unwrap();
+        let stdout = stdout_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+        assert_eq!(
+            stdout.lines().filter(|l| l.ends_with("... Valid")).count(),
+            180,
+            "{endpoint}"
+        );
+        assert_failures(&stdout, &bad);
+    }
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the endpoint was contacted: {other:?}"),
+    }
+    assert!(sb.received().is_empty());
+}
+
+#[test]
+fn strict_fails_unknown_groups_and_fax_numbers() {
+    let csv = "username,email,group,fax_number\n\
+               dany,dany@westeros.com,Dragonstone,\n\
+               jon,jon@westeros.com,winterfell,+15145550101\n\
+               sam,sam@westeros.com,,+15145559999\n";
+    // Without --strict: created in the default group, with a warning.
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    let path = ws.write("strict.csv", csv);
+    let out = ws.cmd(&["--no-progress"], &path).output().unwrap();
+    let (stdout, stderr) = (stdout_of(&out), stderr_of(&out));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("dany@westeros.com... Success"), "{stdout}");
+    assert!(
+        stderr.contains("line 2: dany@westeros.com: group \"Dragonstone\" does not exist"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 4: sam@westeros.com: fax_number +15145559999 is not one"),
+        "{stderr}"
+    );
+    let c = created_by_username(&sb);
+    assert_eq!(c["dany"]["group_id"], 1);
+    assert_eq!(c["jon"]["group_id"], 13);
+    assert_eq!(c["sam"]["fax_number_type"], "enterprise");
+    assert!(c["sam"].get("selected_fax_number").is_none());
+
+    // With --strict: those rows fail, the good one is created.
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    let path = ws.write("strict.csv", csv);
+    let out = ws
+        .cmd(&["--no-progress", "--strict"], &path)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (stdout_of(&out), stderr_of(&out));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "dany@westeros.com... Failed: line 2: group \"Dragonstone\" does not exist in the enterprise (--strict)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("sam@westeros.com... Failed: line 4: fax_number +15145559999 is not one of the enterprise's fax numbers (--strict)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("jon@westeros.com... Success"), "{stdout}");
+    assert_eq!(sb.post_count(), 1);
+    assert!(!stderr.contains("Dragonstone"), "{stderr}");
 }

@@ -250,13 +250,15 @@ fn the_bar_shows_position_and_total_on_a_terminal() {
     });
     let ws = Workspace::new(&sb, "random");
     let csv = ws.write("u.csv", users_csv(120, false));
+    // `script` runs the binary through a shell: the importer's path comes from
+    // the one builder, and `script` passes on an environment scrubbed the same way.
     let cmd = format!(
         "{} -c 4 -r 0 -q {} {}",
-        env!("CARGO_BIN_EXE_xmc-user-importer"),
+        importer_std().get_program().display(),
         ws.config.display(),
         csv.display()
     );
-    let out = std::process::Command::new("script")
+    let out = scrub_env(&mut std::process::Command::new("script"))
         .args(["-qec", &cmd, "/dev/null"])
         .env("COLUMNS", "120")
         .env("TERM", "xterm")

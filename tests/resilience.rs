@@ -4,17 +4,11 @@
 mod support;
 
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use predicates::prelude::*;
 use support::*;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_xmc-user-importer"));
-    c.env_remove("XMC_ACCESS_TOKEN").env_remove("RUST_LOG");
-    c
-}
 
 /// How many POSTs the sandbox received per username.
 fn posts_per_user(sb: &Sandbox) -> HashMap<String, usize> {
@@ -376,7 +370,7 @@ fn secrets_never_appear_in_any_output() {
 
 /// Starts an import of `rows` slow rows in the background.
 fn start_slow_import(ws: &Workspace, csv: &std::path::Path, journal: &str) -> std::process::Child {
-    bin()
+    importer_std()
         .args([
             "-c",
             "4",
@@ -566,7 +560,7 @@ fn ctrl_c_while_standard_input_stays_open_ends_at_once() {
         ..Default::default()
     });
     let ws = Workspace::new(&sb, "random");
-    let mut child = bin()
+    let mut child = importer_std()
         .args(["-c", "2", "--rate", "0", "--no-progress"])
         .arg(&ws.config)
         .arg("-")

@@ -3,11 +3,39 @@
 
 pub mod sandbox;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 #[allow(unused_imports)]
 pub use sandbox::{Fault, Sandbox, SandboxConfig};
+
+/// Keeps the developer's environment out of a test: removes from what `c`
+/// passes on to its child every variable whose name starts with `XMC_`
+/// (`XMC_ACCESS_TOKEN`, `XMC_RATE`, `XMC_CONCURRENCY`, and any added later)
+/// and `RUST_LOG`. A test that wants one sets it on the command afterwards.
+pub fn scrub_env(c: &mut std::process::Command) -> &mut std::process::Command {
+    for (name, _) in std::env::vars_os() {
+        if name.as_encoded_bytes().starts_with(b"XMC_") {
+            c.env_remove(&name);
+        }
+    }
+    c.env_remove("RUST_LOG")
+}
+
+/// The importer binary, environment scrubbed ([`scrub_env`]), nothing else
+/// set: the one place every integration test gets its command from. A
+/// `std::process::Command`, for children to spawn and signal.
+pub fn importer_std() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_xmc-user-importer"));
+    scrub_env(&mut c);
+    c
+}
+
+/// [`importer_std`] as an `assert_cmd::Command`, to run and assert on.
+pub fn importer() -> Command {
+    Command::from_std(importer_std())
+}
 
 /// A folder with a config pointing at `sb` and room for CSV files.
 pub struct Workspace {
@@ -41,12 +69,8 @@ impl Workspace {
 
     /// The binary with the config and `csv`, after `args`.
     pub fn cmd(&self, args: &[&str], csv: &Path) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_xmc-user-importer"));
-        c.env_remove("XMC_ACCESS_TOKEN")
-            .env_remove("XMC_CONCURRENCY")
-            .env_remove("XMC_RATE")
-            .env_remove("RUST_LOG")
-            .args(args)
+        let mut c = importer();
+        c.args(args)
             .arg(&self.config)
             .arg(csv)
             .timeout(std::time::Duration::from_secs(120));
@@ -71,6 +95,14 @@ pub fn users_csv(n: usize, manual: bool) -> String {
         }
     }
     s
+}
+
+/// The users the sandbox created, by username.
+pub fn created_by_username(sb: &Sandbox) -> HashMap<String, serde_json::Value> {
+    sb.created()
+        .into_iter()
+        .map(|u| (u["username"].as_str().unwrap_or_default().to_owned(), u))
+        .collect()
 }
 
 pub fn stdout_of(out: &std::process::Output) -> String {
