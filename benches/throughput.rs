@@ -6,6 +6,14 @@
 //! counted). Then the rate accuracy over 10 s, a 1,000,000-row dry run's
 //! memory, and the sequential tool's behaviour side by side.
 
+// Measured durations and rates become counts of users and process ids: all
+// small and positive.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+
 #[path = "../tests/support/sandbox.rs"]
 mod sandbox;
 
@@ -61,7 +69,7 @@ fn run(args: &[String], config: &Path, csv: &Path) -> Measured {
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: waits for our own child; status and usage are valid pointers.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let pid = unsafe { libc::wait4(child.id() as i32, &raw mut status, 0, &raw mut usage) };
     assert!(pid > 0, "wait4 failed");
     let peak_kb = sampler.join().unwrap_or(0);
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
@@ -156,7 +164,7 @@ fn main() {
     println!(
         "xmc-user-importer throughput ({} grid; {} cores)",
         if quick { "quick" } else { "full" },
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
     );
     println!(
         "{:>7} {:>5} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9} {:>7} {:>11} {:>8}",
@@ -179,7 +187,7 @@ fn main() {
                 let by_latency = if latency == 0 {
                     f64::INFINITY
                 } else {
-                    c as f64 * 1000.0 / latency as f64
+                    f64::from(c) * 1000.0 / latency as f64
                 };
                 let ceiling = if rate > 0.0 {
                     by_latency.min(rate)
@@ -208,7 +216,7 @@ fn main() {
                 let ceiling = if latency == 0 {
                     ceiling
                 } else {
-                    let by_service = c as f64 / served;
+                    let by_service = f64::from(c) / served;
                     if rate > 0.0 {
                         by_service.min(rate)
                     } else {
@@ -308,7 +316,7 @@ fn main() {
         });
         let (config, csv) = env.files(&sb, users);
         let mut all: Vec<String> = vec!["--no-progress".into(), "-q".into()];
-        all.extend(args.iter().map(|s| s.to_string()));
+        all.extend(args.iter().map(std::string::ToString::to_string));
         let m = run(&all, &config, &csv);
         if sequential == 0.0 {
             sequential = m.wall;

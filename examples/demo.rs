@@ -50,7 +50,7 @@ fn main() -> std::process::ExitCode {
             .unwrap(),
             _ if i % 500 == 99 => writeln!(f, "{user},{email},No,Password,,,fr,").unwrap(),
             _ if i % 700 == 3 => {
-                writeln!(f, "{user} x,{email},Space,InName,,Passw0rd-{i},de,").unwrap()
+                writeln!(f, "{user} x,{email},Space,InName,,Passw0rd-{i},de,").unwrap();
             }
             _ => writeln!(
                 f,

@@ -21,7 +21,7 @@ fn main() {
     let (mut users, mut admins) = (0usize, 0usize);
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
-        let value = pair.get(1).map(String::as_str).unwrap_or("");
+        let value = pair.get(1).map_or("", String::as_str);
         match pair[0].as_str() {
             "--latency-ms" => cfg.latency = Duration::from_millis(value.parse().unwrap_or(0)),
             "--rate-limit" => rate = value.parse().ok().filter(|r| *r > 0.0),
@@ -33,7 +33,7 @@ fn main() {
             "--revoke-after" => cfg.revoke_after = value.parse().ok(),
             "--users" => users = value.parse().unwrap_or(0),
             "--admins" => admins = value.parse().unwrap_or(0),
-            "--mode" => mode = value.to_owned(),
+            "--mode" => value.clone_into(&mut mode),
             other => {
                 eprintln!("unknown option {other}; {USAGE}");
                 std::process::exit(2);

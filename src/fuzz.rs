@@ -118,7 +118,7 @@ fn csv_bytes() -> impl Strategy<Value = Vec<u8>> {
             b"\xef\xbb\xbf", b"\xff\xfe", b"\xe9", b"\xc3\xa9", b"\x80", b"\0",
             b"a@b.co", b"+15145550101", b"Paris", b"fr",
         ])
-        .prop_map(|s| s.to_vec()),
+        .prop_map(<[u8]>::to_vec),
     ];
     let body = prop::collection::vec(piece, 0..200).prop_map(|v| v.concat());
     let header = prop::sample::select(vec![
@@ -381,7 +381,7 @@ fn shape() -> impl Strategy<Value = Shape> {
                 .zip(&styles)
                 .map(|(n, s)| header_name(n, *s))
                 .collect();
-            names.extend(unknown.iter().map(|s| s.to_string()));
+            names.extend(unknown.iter().map(std::string::ToString::to_string));
             for fill in ["username", "email"] {
                 if names.len() < 2 && !names.iter().any(|n| n.trim().eq_ignore_ascii_case(fill)) {
                     names.push(fill.to_owned());

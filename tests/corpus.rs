@@ -36,7 +36,7 @@ enum Csv {
 /// Which config the run gets.
 #[derive(Clone, Copy)]
 enum Cfg {
-    /// A good config pointing at the sandbox, with this password_setup_mode.
+    /// A good config pointing at the sandbox, with this `password_setup_mode`.
     Mode(&'static str),
     /// A file of the corpus; `@ENDPOINT@` and `@TOKEN@` are replaced by the sandbox's.
     File(&'static str),
@@ -110,7 +110,7 @@ macro_rules! corpus {
         mod cases {
             use super::*;
             $(
-                pub fn $name() -> Case {
+                pub(super) fn $name() -> Case {
                     $case
                 }
             )*
@@ -586,7 +586,7 @@ corpus! {
         ],
         created: Some(&["t3"]),
         check: |sb, _| {
-            assert_eq!(sb.created()[0]["time_zone"], "Eastern Time (US & Canada)")
+            assert_eq!(sb.created()[0]["time_zone"], "Eastern Time (US & Canada)");
         },
         ..BASE
     },
@@ -613,7 +613,7 @@ corpus! {
         requests: NOTHING,
         ..BASE
     },
-    /// config: unknown password_setup_mode
+    /// config: unknown `password_setup_mode`
     config_unknown_password_setup_mode: Case {
         config: Cfg::File("config_bad_mode.json"),
         csv: Csv::File("crlf.csv"),
@@ -682,7 +682,7 @@ corpus! {
         requests: NOTHING,
         ..BASE
     },
-    /// config: blank enterprise_account
+    /// config: blank `enterprise_account`
     config_blank_enterprise_account: Case {
         config: Cfg::File("config_missing_account.json"),
         csv: Csv::File("crlf.csv"),
@@ -691,7 +691,7 @@ corpus! {
         requests: NOTHING,
         ..BASE
     },
-    /// config: access_token is a number
+    /// config: `access_token` is a number
     config_access_token_is_a_number: Case {
         config: Cfg::File("config_token_number.json"),
         csv: Csv::File("crlf.csv"),
@@ -809,7 +809,7 @@ fn run_case(name: &str, case: &Case) -> Vec<String> {
             .iter()
             .map(|u| u["username"].as_str().unwrap_or_default().to_owned())
             .collect();
-        let want: BTreeSet<String> = names.iter().map(|s| s.to_string()).collect();
+        let want: BTreeSet<String> = names.iter().map(std::string::ToString::to_string).collect();
         if got != want {
             bad.push(format!("created {got:?}, expected {want:?}"));
         }
@@ -828,7 +828,10 @@ fn run_case(name: &str, case: &Case) -> Vec<String> {
         let msg = p
             .downcast_ref::<String>()
             .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .or_else(|| {
+                p.downcast_ref::<&str>()
+                    .map(std::string::ToString::to_string)
+            })
             .unwrap_or_default();
         bad.push(format!("check failed: {msg}"));
     }
@@ -871,7 +874,7 @@ fn noise(seed: u64, n: usize) -> Vec<u8> {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            (x >> 24) as u8
+            x.to_le_bytes()[3]
         })
         .collect()
 }

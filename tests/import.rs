@@ -5,6 +5,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 use predicates::prelude::*;
 use serde_json::json;
@@ -307,7 +308,7 @@ fn two_hundred_rows() -> (String, BTreeSet<String>, Vec<(u64, String)>) {
         let mut email = format!("user{i:03}@example.com");
         let mut password = format!("Passw0rd-{i}");
         let mut fax = if i % 3 == 0 { "+15145550101" } else { "" }.to_owned();
-        let mut language = ["en", "FR", "de", ""][i as usize % 4].to_owned();
+        let mut language = ["en", "FR", "de", ""][usize::try_from(i % 4).unwrap()].to_owned();
         let mut tz = if i % 5 == 0 { "paris" } else { "" }.to_owned();
         let group = if i % 7 == 0 { "Winterfell" } else { "" };
         // Quoted cells with a delimiter or a newline must not shift the lines.
@@ -364,9 +365,11 @@ fn two_hundred_rows() -> (String, BTreeSet<String>, Vec<(u64, String)>) {
         } else {
             good.insert(user.clone());
         }
-        csv.push_str(&format!(
-            "{user},{email},{password},{fax},{language},{tz},{group},{first}{extra}\n"
-        ));
+        writeln!(
+            csv,
+            "{user},{email},{password},{fax},{language},{tz},{group},{first}{extra}"
+        )
+        .unwrap();
     }
     (csv, good, bad)
 }

@@ -4,6 +4,7 @@
 mod support;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use predicates::prelude::*;
 use support::*;
@@ -102,9 +103,9 @@ fn the_report_has_one_row_per_input_row() {
     assert_eq!(status("2"), ("created".into(), "1".into(), "200".into()));
     assert_eq!(status("3"), ("skipped".into(), "1".into(), "422".into()));
     assert_eq!(status("4"), ("failed".into(), "1".into(), "422".into()));
-    assert_eq!(status("5"), ("failed".into(), "0".into(), "".into()));
+    assert_eq!(status("5"), ("failed".into(), "0".into(), String::new()));
     assert_eq!(status("6"), ("created".into(), "1".into(), "200".into()));
-    assert_eq!(status("7"), ("failed".into(), "0".into(), "".into()));
+    assert_eq!(status("7"), ("failed".into(), "0".into(), String::new()));
     assert_eq!(
         &rows["4"][6],
         "password: is too short (minimum is 8 characters)"
@@ -277,7 +278,7 @@ fn a_repeated_warning_is_shown_three_times_then_counted() {
     let ws = Workspace::new(&sb, "random");
     let mut csv = String::from("username,email,group\n");
     for i in 1..=8 {
-        csv.push_str(&format!("merc{i},merc{i}@westeros.com,Sellswords\n"));
+        writeln!(csv, "merc{i},merc{i}@westeros.com,Sellswords").unwrap();
     }
     let csv = ws.write("u.csv", csv);
     let out = ws

@@ -415,7 +415,7 @@ fn ctrl_c_finishes_in_flight_reports_everything_and_resumes_with_the_journal() {
     let csv = ws.write("u.csv", users_csv(rows, false));
     let child = start_slow_import(&ws, &csv, "run.journal");
     wait_for_posts(&sb, 40);
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr_of(&out));
     let stderr = stderr_of(&out);
@@ -445,7 +445,7 @@ fn ctrl_c_finishes_in_flight_reports_everything_and_resumes_with_the_journal() {
         "{stderr}"
     );
     assert_eq!(
-        c["created"] as usize,
+        usize::try_from(c["created"]).unwrap(),
         sb.created().len(),
         "every created user was reported"
     );
@@ -572,7 +572,7 @@ fn ctrl_c_while_standard_input_stays_open_ends_at_once() {
     let mut stdin = child.stdin.take().unwrap();
     std::io::Write::write_all(&mut stdin, users_csv(20, false).as_bytes()).unwrap();
     wait_for_posts(&sb, 20);
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
     let t = std::time::Instant::now();
     while child.try_wait().unwrap().is_none() {
         if t.elapsed() > Duration::from_secs(10) {

@@ -143,8 +143,12 @@ fn read(path: &Path, identity: &str) -> Result<Option<Existing>, JournalError> {
 }
 
 /// The entries after the journal's two header lines (`read_len` bytes).
+/// Reads the next line into the buffer: `None` at the end, else whether the
+/// line is complete (ends with a newline).
+type NextLine<'a> = dyn FnMut(&mut Vec<u8>) -> Result<Option<bool>, JournalError> + 'a;
+
 fn read_entries(
-    next_line: &mut dyn FnMut(&mut Vec<u8>) -> Result<Option<bool>, JournalError>,
+    next_line: &mut NextLine<'_>,
     size: u64,
     mut read_len: u64,
 ) -> Result<Existing, JournalError> {

@@ -1,9 +1,12 @@
 //! What the integration tests share: the sandbox portal and small helpers.
-#![allow(dead_code)]
+// Shared by several test binaries: not every one uses every item, and none
+// exports them.
+#![allow(dead_code, unreachable_pub)]
 
 pub mod sandbox;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -87,11 +90,9 @@ pub fn users_csv(n: usize, manual: bool) -> String {
     });
     for i in 1..=n {
         if manual {
-            s.push_str(&format!(
-                "user{i:05},user{i:05}@example.com,User {i},Passw0rd-{i}\n"
-            ));
+            writeln!(s, "user{i:05},user{i:05}@example.com,User {i},Passw0rd-{i}").unwrap();
         } else {
-            s.push_str(&format!("user{i:05},user{i:05}@example.com,User {i}\n"));
+            writeln!(s, "user{i:05},user{i:05}@example.com,User {i}").unwrap();
         }
     }
     s

@@ -8,7 +8,9 @@
 //! same way, from sync or async code.
 //!
 //! Shared by `tests/`, `examples/` and `benches/` (included with `#[path]`).
-#![allow(dead_code)]
+// Shared by several test binaries: not every one uses every item, and none
+// exports them.
+#![allow(dead_code, unreachable_pub)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -162,7 +164,7 @@ impl Bucket {
     fn new(limit: Option<RateLimit>) -> Bucket {
         Bucket {
             limit,
-            tokens: limit.map_or(0.0, |l| l.burst as f64),
+            tokens: limit.map_or(0.0, |l| f64::from(l.burst)),
             last: Instant::now(),
         }
     }
@@ -170,7 +172,7 @@ impl Bucket {
     fn refill(&mut self, now: Instant) {
         if let Some(l) = self.limit {
             let gained = now.saturating_duration_since(self.last).as_secs_f64() * l.rate.max(0.0);
-            self.tokens = (self.tokens + gained).min(l.burst as f64);
+            self.tokens = (self.tokens + gained).min(f64::from(l.burst));
         }
         self.last = now;
     }
@@ -188,8 +190,9 @@ impl Bucket {
         if l.rate <= 0.0 {
             return Err(3600);
         }
-        let wait = ((1.0 - self.tokens) / l.rate).ceil();
-        Err((wait as u64).max(1))
+        // Whole seconds, at least one, as a server computes it from its bucket.
+        let wait = ((1.0 - self.tokens) / l.rate).ceil().clamp(1.0, 86_400.0);
+        Err(Duration::from_secs_f64(wait).as_secs())
     }
 
     /// A new limit: the tokens earned so far are kept (up to the new
@@ -197,8 +200,8 @@ impl Bucket {
     fn set(&mut self, limit: Option<RateLimit>, now: Instant) {
         self.refill(now);
         match (self.limit, limit) {
-            (None, Some(l)) => self.tokens = l.burst as f64,
-            (Some(_), Some(l)) => self.tokens = self.tokens.min(l.burst as f64),
+            (None, Some(l)) => self.tokens = f64::from(l.burst),
+            (Some(_), Some(l)) => self.tokens = self.tokens.min(f64::from(l.burst)),
             _ => self.tokens = 0.0,
         }
         self.limit = limit;
@@ -664,12 +667,7 @@ impl Drop for InFlight<'_> {
 }
 
 fn json_response(status: StatusCode, v: Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        v.to_string(),
-    )
-        .into_response()
+    (status, axum::Json(v)).into_response()
 }
 
 /// A JSON answer and its status, as the handlers return them.
@@ -727,7 +725,7 @@ async fn handle(
     }
     let (resp, status) = answer(&s, &method, uri.path(), &rec, &body).await;
     rec.status = status;
-    rec.took = s.started.elapsed() - at;
+    rec.took = s.started.elapsed().checked_sub(at).unwrap();
     s.received.lock().unwrap().push(rec);
     resp
 }
@@ -846,7 +844,7 @@ fn lookup(s: &Shared, leaf: &str) -> (Response, u16) {
             .iter()
             .map(|(id, n)| (id.to_string(), json!(n)))
             .collect();
-        json!({"default": s.cfg.groups.first().map(|g| g.0).unwrap_or(1), "groups": groups})
+        json!({"default": s.cfg.groups.first().map_or(1, |g| g.0), "groups": groups})
     } else {
         let fax: Map<String, Value> = s
             .cfg
@@ -1033,14 +1031,25 @@ fn missing_user() -> (StatusCode, Value) {
     )
 }
 
+/// A user's fax number as a request sets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FaxChoice {
+    /// Not in the request: left as it is.
+    Unchanged,
+    /// `"fax_number_type": "enterprise"`.
+    Enterprise,
+    /// `"selected"`, with the number's id and number.
+    Selected(u64, String),
+}
+
 /// The checks a create and an update share, for the fields present in
-/// `user`. Returns the group id and the fax number (`Some(None)`:
-/// enterprise number) to store, when given and valid.
+/// `user`. Returns the group id and the fax number to store, when given and
+/// valid.
 fn check_common(
     s: &Shared,
     user: &Map<String, Value>,
     errors: &mut Errors,
-) -> (Option<u64>, Option<Option<(u64, String)>>) {
+) -> (Option<u64>, FaxChoice) {
     for k in TEXT_FIELDS {
         if user.get(k).is_some_and(|v| !v.is_string() && !v.is_null()) {
             errors.add(k, "is invalid");
@@ -1065,19 +1074,19 @@ fn check_common(
     let fax_type = user.get("fax_number_type");
     let selected = user.get("selected_fax_number");
     let fax = if fax_type.is_none() && selected.is_none() {
-        None
+        FaxChoice::Unchanged
     } else {
         let choice = match (fax_type.and_then(Value::as_str), selected) {
-            (Some("enterprise"), None) => Some(None),
+            (Some("enterprise"), None) => Some(FaxChoice::Enterprise),
             (Some("selected"), Some(id)) => id_of(id)
                 .and_then(|f| s.cfg.fax_numbers.iter().find(|(i, _)| *i == f))
-                .map(|(i, n)| Some((*i, n.clone()))),
+                .map(|(i, n)| FaxChoice::Selected(*i, n.clone())),
             _ => None,
         };
-        if choice.is_none() {
+        choice.unwrap_or_else(|| {
             errors.add("selected_fax_number", "is invalid");
-        }
-        choice
+            FaxChoice::Unchanged
+        })
     };
     for (k, v) in user {
         if v.as_str() == Some("") {
@@ -1088,22 +1097,17 @@ fn check_common(
 }
 
 /// Sets the group and fax number of a stored user.
-fn apply_ids(
-    user: &mut Map<String, Value>,
-    group: Option<u64>,
-    fax: Option<Option<(u64, String)>>,
-) {
+fn apply_ids(user: &mut Map<String, Value>, group: Option<u64>, fax: FaxChoice) {
     if let Some(g) = group {
         user.insert("group_id".into(), json!(g));
     }
-    if let Some(f) = fax {
-        let (id, number) = match f {
-            Some((id, n)) => (json!(id), json!(n)),
-            None => (Value::Null, Value::Null),
-        };
-        user.insert("main_fax_number_id".into(), id);
-        user.insert("main_fax_number".into(), number);
-    }
+    let (id, number) = match fax {
+        FaxChoice::Unchanged => return,
+        FaxChoice::Selected(id, n) => (json!(id), json!(n)),
+        FaxChoice::Enterprise => (Value::Null, Value::Null),
+    };
+    user.insert("main_fax_number_id".into(), id);
+    user.insert("main_fax_number".into(), number);
 }
 
 /// Rails-style validation of `{"user": {…}}`; creates the user when valid.
