@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sandbox::{Sandbox, SandboxConfig};
+use sandbox::{RateLimit, Sandbox, SandboxConfig};
 
 const BIN: &str = env!("CARGO_BIN_EXE_xmc-user-importer");
 
@@ -34,16 +34,29 @@ struct Measured {
 }
 
 /// Runs the binary and measures it with `wait4`.
-#[allow(clippy::zombie_processes)] // reaped by wait4 below
 fn run(args: &[String], config: &Path, csv: &Path) -> Measured {
+    run_with(args, config, csv, Stdio::null())
+}
+
+/// As [`run`], and what the importer wrote on stderr (its summary).
+fn run_capturing(args: &[String], config: &Path, csv: &Path) -> (Measured, String) {
+    let log = tempfile::NamedTempFile::new().expect("temp file");
+    let m = run_with(args, config, csv, log.reopen().expect("reopen").into());
+    (m, std::fs::read_to_string(log.path()).unwrap_or_default())
+}
+
+#[allow(clippy::zombie_processes)] // reaped by wait4 below
+fn run_with(args: &[String], config: &Path, csv: &Path, stderr: Stdio) -> Measured {
     let started = Instant::now();
     let child = Command::new(BIN)
         .args(args)
         .arg(config)
         .arg(csv)
+        .env_remove("XMC_RATE")
+        .env_remove("XMC_CONCURRENCY")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("start the importer");
     // ru_maxrss from wait4 also counts this process's image (inherited at
@@ -153,6 +166,10 @@ fn main() {
     let env = Env {
         dir: tempfile::tempdir().expect("tempdir"),
     };
+    if std::env::args().any(|a| a == "--adaptive") {
+        adaptive_pacing(&env, quick);
+        return;
+    }
     let (latencies, concurrencies, max_users): (&[u64], &[u32], usize) = if quick {
         (&[0, 20], &[1, 32], 3_000)
     } else {
@@ -333,5 +350,80 @@ fn main() {
         println!("\nevery grid point with a ceiling up to 2,000/s reached at least 95% of it");
     } else {
         println!("\nunder 95% of the ceiling: {}", misses.join("; "));
+    }
+    adaptive_pacing(&env, quick);
+}
+
+/// The portal's own limit, unknown to the importer: a token bucket of `L`
+/// per second and burst `B` (integer `Retry-After`, at least 1 s), 20 ms per
+/// answer. From `-r 0` and from `-r 2L`: the share of `L` achieved over the
+/// whole run (first arrival to last answer), and the 429s against the budget
+/// of `--concurrency` + 1% of the rows.
+fn adaptive_pacing(env: &Env, quick: bool) {
+    let points: &[(f64, u32, usize, u32)] = if quick {
+        &[(40.0, 5, 600, 32)]
+    } else {
+        &[
+            (5.0, 1, 300, 8),
+            (40.0, 5, 2_000, 32),
+            (200.0, 10, 12_000, 64),
+        ]
+    };
+    println!("\nadaptive pacing (portal limit L/s with burst B, 20 ms per answer)");
+    println!(
+        "{:>6} {:>5} {:>6} {:>5} {:>6} {:>8} {:>9} {:>7} {:>9} {:>11}",
+        "L", "burst", "rows", "conc", "-r", "secs", "users/s", "% of L", "429s", "learned"
+    );
+    let mut misses = Vec::new();
+    for &(limit, burst, rows, c) in points {
+        for rate in [0.0, 2.0 * limit] {
+            let sb = Sandbox::start(SandboxConfig {
+                latency: Duration::from_millis(20),
+                rate_limit: Some(RateLimit::new(limit, burst)),
+                ..Default::default()
+            });
+            let (config, csv) = env.files(&sb, rows);
+            let (m, stderr) = run_capturing(&flags(c, rate), &config, &csv);
+            assert_eq!(m.code, 0, "the import failed at L={limit}, -r {rate}");
+            let achieved = arrival_rate(&sb);
+            let throttled = sb.count_status(429);
+            let budget = c as usize + rows / 100;
+            let pct = achieved / limit * 100.0;
+            let learned = stderr
+                .split("accepted about ")
+                .nth(1)
+                .and_then(|t| t.split(' ').next())
+                .unwrap_or("-")
+                .to_owned();
+            let mark = if pct < 90.0 || throttled > budget {
+                misses.push(format!("L={limit} -r {rate}: {pct:.1}%, {throttled} 429s"));
+                "  <- miss"
+            } else {
+                ""
+            };
+            println!(
+                "{:>6} {:>5} {:>6} {:>5} {:>6} {:>8.1} {:>9.1} {:>6.1}% {:>4}/{:<4} {:>11}{mark}",
+                limit,
+                burst,
+                rows,
+                c,
+                if rate > 0.0 {
+                    format!("{rate}")
+                } else {
+                    "0".into()
+                },
+                m.wall,
+                achieved,
+                pct,
+                throttled,
+                budget,
+                learned
+            );
+        }
+    }
+    if misses.is_empty() {
+        println!("every point reached 90% of the portal's limit within the 429 budget");
+    } else {
+        println!("missed: {}", misses.join("; "));
     }
 }

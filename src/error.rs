@@ -75,6 +75,27 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// The token may not read the user list.
+    #[error(
+        "the portal refused to list the enterprise's users ({message}): this needs an access token \
+         with the \"Query user directory\" permission besides \"Manage users\". Nothing was sent"
+    )]
+    NoDirectoryPermission {
+        /// The portal's answer, made readable.
+        message: String,
+    },
+    /// The export file cannot be written.
+    #[error("cannot write the export to {}: {source}", path.display())]
+    Export {
+        /// Where.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Deletions refused by a safety rail (nothing was sent).
+    #[error("{0}")]
+    Refused(String),
     /// Ctrl-C before the first row.
     #[error("interrupted before any row was sent")]
     Interrupted,

@@ -4,30 +4,35 @@
 use std::sync::Arc;
 
 use crate::config::PasswordMode;
-use crate::input::validate::{Duplicates, validate};
+use crate::input::validate::{Checked, Duplicates, validate};
 use crate::input::{Column, Header, Record};
 use crate::job::{Action, Job};
 use crate::pipeline::{Pass, Planner, Prepared};
+use crate::portal::users::PortalUser;
 use crate::portal::{Directory, payload};
 use crate::report::journal::JournalIndex;
-use crate::report::{RowResult, RowStatus, Summary};
+use crate::report::{Operation, RowResult, RowStatus, Summary};
 use crate::retry::Engine;
+use crate::roster::{self, Match, Roster, Verdict};
 use crate::setup::{self, Start};
 use crate::stop::Stop;
-use crate::{Error, Options};
+use crate::{Console, Error, Existing, Options};
 
-/// The import's decision for each row, fixed for the run.
-struct ImportPlanner {
-    header: Header,
-    mode: PasswordMode,
-    strict: bool,
-    dry_run: bool,
+/// The import's decision for each row, fixed for the run (a sync's too).
+pub(crate) struct ImportPlanner {
+    pub(crate) header: Header,
+    pub(crate) mode: PasswordMode,
+    pub(crate) rules: payload::Rules,
+    pub(crate) dry_run: bool,
+    pub(crate) existing: Existing,
+    /// The enterprise's users (`--existing update`, a sync).
+    pub(crate) roster: Option<Arc<Roster>>,
     /// `None` with `--offline`: groups and fax numbers are not checked.
-    directory: Option<Directory>,
-    /// `None` in a dry run: nothing is sent.
-    engine: Option<Arc<Engine>>,
-    journal: JournalIndex,
-    duplicates: Duplicates,
+    pub(crate) directory: Option<Directory>,
+    /// The engine the requests are for (a dry run has one, and sends nothing).
+    pub(crate) engine: Option<Arc<Engine>>,
+    pub(crate) journal: JournalIndex,
+    pub(crate) duplicates: Duplicates,
 }
 
 impl Planner for ImportPlanner {
@@ -47,30 +52,93 @@ impl Planner for ImportPlanner {
             r.from_journal = true;
             return Prepared::Done(r);
         }
+        if let Some(roster) = &self.roster {
+            match roster.find(username, email) {
+                Match::New => {}
+                Match::Existing(user) => {
+                    let user = user.clone();
+                    return self.update(record, &checked, &user);
+                }
+                Match::Conflict {
+                    by_username,
+                    by_email,
+                } => {
+                    let why = format!(
+                        "conflict: the username is the portal's user \"{}\" and the e-mail is \
+                         the portal's user \"{}\"; nothing was changed: fix the row",
+                        by_username.username, by_email.username
+                    );
+                    return Prepared::Done(RowResult::local_failure(record, why));
+                }
+            }
+        }
+        self.create(record, &checked)
+    }
+}
+
+impl ImportPlanner {
+    /// A new user: its POST (or, in a dry run, valid).
+    fn create(&self, record: Record, checked: &Checked) -> Prepared {
         let (body, warning) = match &self.directory {
             // --offline: nothing to resolve against; valid as far as we can tell.
             None => (bytes::Bytes::new(), None),
-            Some(dir) => {
-                match payload::build(&self.header, &record, &checked, dir, self.mode, self.strict) {
-                    Ok(built) => (built.body, built.warning),
-                    Err(why) => {
-                        return Prepared::Done(RowResult::local_failure(record, why.to_string()));
-                    }
+            Some(dir) => match payload::build(&self.header, &record, checked, dir, self.rules) {
+                Ok(built) => (built.body, built.warning),
+                Err(why) => {
+                    return Prepared::Done(RowResult::local_failure(record, why.to_string()));
                 }
-            }
+            },
         };
         if let (Some(engine), false) = (&self.engine, self.dry_run) {
-            Prepared::Send(Job {
+            return Prepared::Send(Job {
                 request: engine.portal.create(body),
                 record,
-                action: Action::Create,
+                action: Action::Create {
+                    existing_fails: self.existing == Existing::Fail,
+                },
                 warning,
-            })
-        } else {
-            let mut r = RowResult::new(record, RowStatus::Valid);
-            r.warning = warning;
-            Prepared::Done(r)
+            });
         }
+        let mut r = RowResult::new(record, RowStatus::Valid);
+        r.warning = warning;
+        Prepared::Done(r)
+    }
+
+    /// An existing user: unchanged, or one PUT with what differs.
+    fn update(&self, record: Record, checked: &Checked, user: &PortalUser) -> Prepared {
+        let (Some(dir), Some(engine)) = (&self.directory, &self.engine) else {
+            return self.create(record, checked);
+        };
+        let mut warnings = Vec::new();
+        let verdict = roster::diff(
+            &self.header,
+            &record,
+            checked,
+            user,
+            dir,
+            self.rules.strict,
+            &mut warnings,
+        );
+        let warning = (!warnings.is_empty()).then(|| warnings.join("; "));
+        let (status, message) = match verdict {
+            Err(why) => return Prepared::Done(RowResult::local_failure(record, why.to_string())),
+            Ok(Verdict::Unchanged) => (RowStatus::Unchanged, None),
+            Ok(Verdict::Update { changes, .. }) if self.dry_run => {
+                (RowStatus::Valid, Some(format!("would update: {changes}")))
+            }
+            Ok(Verdict::Update { body, changes }) => {
+                return Prepared::Send(Job {
+                    request: engine.portal.update(&user.id, body),
+                    record,
+                    action: Action::Update { changes },
+                    warning,
+                });
+            }
+        };
+        let mut r = RowResult::new(record, status);
+        r.message = message;
+        r.warning = warning;
+        Prepared::Done(r)
     }
 }
 
@@ -79,34 +147,52 @@ pub(crate) async fn run(
     opts: &Options,
     mut start: Start,
     stop: Arc<Stop>,
-    warn: &mut dyn FnMut(String),
+    console: &mut dyn Console,
+    existing: Existing,
+    no_welcome_email: bool,
 ) -> Result<Summary, Error> {
-    let (engine, directory) = if opts.offline {
-        (None, None)
+    let (engine, directory, roster) = if opts.offline {
+        (None, None, None)
     } else {
         let engine = Arc::new(setup::engine(opts, &start.config, stop.clone())?);
         let directory = setup::look_up_directory(&engine).await?;
         if directory.group_count() == 0 {
-            warn("the enterprise has no groups: every user goes to the default group".into());
+            console
+                .warn("the enterprise has no groups: every user goes to the default group".into());
         }
-        (Some(engine), Some(directory))
+        let roster = match existing {
+            Existing::Update => Some(Arc::new(setup::look_up_users(&engine).await?)),
+            Existing::Skip | Existing::Fail => None,
+        };
+        (Some(engine), Some(directory), roster)
     };
-    let reporter = setup::reporter(opts, &mut start)?;
+    let operation = match existing {
+        Existing::Update => Operation::Update,
+        Existing::Skip | Existing::Fail => Operation::Import,
+    };
+    let file = (&start.input.header, start.input.delimiter);
+    let reporter = setup::reporter(opts, file, start.journal_writer.take(), operation)?;
     let capacity = start
         .expected_rows
         .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
     let planner = ImportPlanner {
         header: start.input.header.clone(),
         mode: start.config.password_mode,
-        strict: opts.strict,
+        rules: payload::Rules {
+            mode: start.config.password_mode,
+            strict: opts.strict,
+            no_welcome_email,
+        },
         dry_run: opts.dry_run,
+        existing,
+        roster,
         directory,
         engine: engine.clone(),
         journal: start.journal_index,
         duplicates: Duplicates::with_capacity(capacity),
     };
     let pass = Pass {
-        input: start.input,
+        input: crate::input::Rows::Stream(Box::new(start.input)),
         planner: Box::new(planner),
         engine: engine.filter(|_| !opts.dry_run),
         concurrency: opts.concurrency,

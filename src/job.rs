@@ -10,10 +10,15 @@ use crate::retry::{End, Settled};
 use crate::stop::Stop;
 
 /// What a row's request does, and so how its end reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
-    /// POST a new user.
-    Create,
+    /// POST a new user; `existing_fails`: a user that exists fails the row
+    /// (`--existing fail`) instead of skipping it.
+    Create { existing_fails: bool },
+    /// PUT the fields that differ; the message lists them.
+    Update { changes: String },
+    /// DELETE a user.
+    Delete,
 }
 
 /// One row's request, queued for the workers.
@@ -55,14 +60,40 @@ impl Action {
     /// The row's status and message for a request that was sent.
     fn conclude(self, settled: &Settled) -> (RowStatus, Option<String>) {
         match (self, &settled.end) {
-            (Action::Create, End::Success(_)) => (RowStatus::Created, None),
+            (Action::Create { .. }, End::Success(_)) => (RowStatus::Created, None),
             // An earlier attempt whose answer was lost made it.
-            (Action::Create, End::Exists) if settled.maybe_sent => (
+            (Action::Create { .. }, End::Exists) if settled.maybe_sent => (
                 RowStatus::Created,
                 Some("created by an earlier attempt whose answer was lost".into()),
             ),
-            (Action::Create, End::Exists) => (RowStatus::Skipped, Some("already exists".into())),
-            (Action::Create, _) => (RowStatus::Failed, settled.failure_message()),
+            (
+                Action::Create {
+                    existing_fails: true,
+                },
+                End::Exists,
+            ) => (
+                RowStatus::Failed,
+                Some("already exists (--existing fail)".into()),
+            ),
+            (Action::Create { .. }, End::Exists) => {
+                (RowStatus::Skipped, Some("already exists".into()))
+            }
+            (Action::Update { changes }, End::Success(_)) => (RowStatus::Updated, Some(changes)),
+            (Action::Update { .. }, End::NotFound(_)) => (
+                RowStatus::Failed,
+                Some("the user no longer exists in the portal (deleted meanwhile?)".into()),
+            ),
+            (Action::Delete, End::Success(_)) => (RowStatus::Deleted, None),
+            // A DELETE whose answer was lost did it; a retry finds nothing.
+            (Action::Delete, End::NotFound(_)) if settled.maybe_sent => (
+                RowStatus::Deleted,
+                Some("deleted by an earlier attempt whose answer was lost".into()),
+            ),
+            (Action::Delete, End::NotFound(_)) => (
+                RowStatus::Absent,
+                Some("no such user (already deleted?)".into()),
+            ),
+            _ => (RowStatus::Failed, settled.failure_message()),
         }
     }
 }
@@ -82,7 +113,10 @@ mod tests {
     }
 
     fn conclude(end: End, maybe_sent: bool) -> (RowStatus, Option<String>) {
-        Action::Create.conclude(&settled(end, maybe_sent))
+        Action::Create {
+            existing_fails: false,
+        }
+        .conclude(&settled(end, maybe_sent))
     }
 
     #[test]
@@ -104,6 +138,41 @@ mod tests {
     }
 
     #[test]
+    fn updates_and_deletions_read_their_end() {
+        let update = Action::Update {
+            changes: "language: en → fr".into(),
+        };
+        assert_eq!(
+            update.clone().conclude(&settled(End::Success(None), true)),
+            (RowStatus::Updated, Some("language: en → fr".into()))
+        );
+        assert_eq!(
+            update
+                .conclude(&settled(End::NotFound("x".into()), false))
+                .0,
+            RowStatus::Failed
+        );
+        let gone = End::NotFound("HTTP 404".into());
+        assert_eq!(
+            Action::Delete.conclude(&settled(gone.clone(), false)).0,
+            RowStatus::Absent
+        );
+        assert_eq!(
+            Action::Delete.conclude(&settled(gone, true)).0,
+            RowStatus::Deleted,
+            "a lost answer, then 404: the first attempt deleted it"
+        );
+        assert_eq!(
+            Action::Create {
+                existing_fails: true
+            }
+            .conclude(&settled(End::Exists, false))
+            .0,
+            RowStatus::Failed
+        );
+    }
+
+    #[test]
     fn a_row_never_sent_is_not_attempted() {
         let stop = Stop::default();
         stop.stop(StopReason::Interrupted);
@@ -118,7 +187,9 @@ mod tests {
                 body: None,
                 paced: true,
             },
-            action: Action::Create,
+            action: Action::Create {
+                existing_fails: false,
+            },
             warning: None,
         };
         let r = job.conclude(

@@ -9,7 +9,9 @@
 
 pub mod cli;
 mod config;
+mod deletion;
 mod error;
+mod export;
 #[cfg(test)]
 mod fuzz;
 mod human;
@@ -19,8 +21,10 @@ mod job;
 mod pacing;
 mod pipeline;
 mod portal;
+mod rails;
 mod report;
 mod retry;
+mod roster;
 mod secret;
 mod setup;
 mod stop;
@@ -36,9 +40,64 @@ pub use input::{HeaderError, InputError, ReadError, Source, Unclosed};
 pub use portal::ClientError;
 pub use report::files::FileError;
 pub use report::journal::JournalError;
-pub use report::{OutputFormat, Summary};
+pub use report::{Operation, OutputFormat, Summary};
 pub use secret::Secret;
 pub use stop::StopReason;
+
+/// What a run does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Create the users of a file.
+    Import {
+        /// The users CSV, or standard input.
+        source: Source,
+        /// What happens to a row whose user exists.
+        existing: Existing,
+        /// `"disable_welcome_email": true` on each create.
+        no_welcome_email: bool,
+    },
+    /// Write every user of the enterprise as a CSV.
+    Export {
+        /// The file to write; `None`: standard output.
+        out: Option<PathBuf>,
+    },
+    /// Delete the users a file names.
+    Delete {
+        /// The CSV naming them.
+        source: Source,
+        /// Confirmed beforehand (no terminal to ask on).
+        yes: bool,
+        /// Administrators may be deleted too.
+        include_admins: bool,
+    },
+    /// Make the enterprise match a file.
+    Sync {
+        /// The whole roster.
+        source: Source,
+        /// Delete the `user`-role accounts the file does not name.
+        delete_missing: bool,
+        /// Refuse a plan that deletes more than this.
+        max_deletes: u64,
+        /// Confirmed beforehand (no terminal to ask on).
+        yes: bool,
+        /// Administrators may be deleted too.
+        include_admins: bool,
+        /// `"disable_welcome_email": true` on each create.
+        no_welcome_email: bool,
+    },
+}
+
+/// What an import does with a row whose user already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Existing {
+    /// `Skipped: already exists` (the original behaviour).
+    #[default]
+    Skip,
+    /// One PUT with the fields that differ, or `unchanged`.
+    Update,
+    /// A failed row.
+    Fail,
+}
 
 /// Everything a run needs, as the command line gives it.
 #[allow(clippy::struct_excessive_bools)] // each is an independent command-line flag
@@ -46,8 +105,8 @@ pub use stop::StopReason;
 pub struct Options {
     /// The JSON config file.
     pub config: PathBuf,
-    /// The users CSV, or standard input.
-    pub source: Source,
+    /// What the run does, and on which file.
+    pub command: Command,
     /// Requests in flight at most.
     pub concurrency: usize,
     /// Requests per second; `0` = no limit.
@@ -78,6 +137,8 @@ pub struct Options {
     pub progress: bool,
     /// `XMC_ACCESS_TOKEN`, which wins over the config's token.
     pub env_token: Option<Secret>,
+    /// A terminal can ask the operator to confirm deletions.
+    pub confirm: bool,
 }
 
 impl Options {
@@ -91,12 +152,18 @@ impl Options {
     pub const RETRIES: u32 = 5;
     /// `--timeout` by default.
     pub const TIMEOUT_SECS: f64 = 30.0;
+    /// `--max-deletes` by default.
+    pub const MAX_DELETES: u64 = 10;
 
     /// The defaults of the command line, for `config` and `csv`.
     pub fn new(config: impl Into<PathBuf>, csv: impl AsRef<Path>) -> Options {
         Options {
             config: config.into(),
-            source: Source::from_arg(csv.as_ref()),
+            command: Command::Import {
+                source: Source::from_arg(csv.as_ref()),
+                existing: Existing::Skip,
+                no_welcome_email: false,
+            },
             concurrency: usize::from(Options::CONCURRENCY),
             rate: Options::RATE,
             burst: Options::BURST,
@@ -112,20 +179,80 @@ impl Options {
             quiet: false,
             progress: false,
             env_token: None,
+            confirm: false,
+        }
+    }
+
+    /// The input file of the run, if it reads one.
+    #[must_use]
+    pub fn source(&self) -> Option<&Source> {
+        match &self.command {
+            Command::Import { source, .. }
+            | Command::Delete { source, .. }
+            | Command::Sync { source, .. } => Some(source),
+            Command::Export { .. } => None,
         }
     }
 }
 
-/// Runs one import. `warn` receives the warnings found before the first row
-/// (unknown config keys and columns…); later ones go through the reporter.
+/// How a run talks to whoever started it before its rows flow: the
+/// warnings found at start, the plan of a deletion, its confirmation. (Once
+/// rows flow, the reporter owns the output.)
+pub trait Console {
+    /// A warning (an unknown config key or column…).
+    fn warn(&mut self, message: String);
+    /// A line of a plan, shown before anything is deleted.
+    fn say(&mut self, line: String);
+    /// Asks the operator; `None` when there is no terminal to ask on.
+    fn ask(&mut self, prompt: &str) -> Option<String>;
+}
+
+/// A closure is a console that only hears warnings (and plan lines), and
+/// cannot ask.
+impl<F: FnMut(String)> Console for F {
+    fn warn(&mut self, message: String) {
+        self(message);
+    }
+
+    fn say(&mut self, line: String) {
+        self(line);
+    }
+
+    fn ask(&mut self, _prompt: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Runs what `opts.command` says.
 ///
 /// # Errors
 /// When the run cannot start (nothing was sent): see [`Error`].
-pub async fn run(opts: Options, warn: &mut dyn FnMut(String)) -> Result<Summary, Error> {
-    let start = setup::start(&opts, warn).await?;
+pub async fn run(opts: Options, console: &mut dyn Console) -> Result<Summary, Error> {
     let stop = Arc::new(stop::Stop::default());
-    let signals = tokio::spawn(stop::watch_signals(stop.clone()));
-    let result = import::run(&opts, start, stop, warn).await;
-    signals.abort();
-    result
+    match &opts.command {
+        Command::Export { out } => {
+            let _signals = stop::Watch::start(&stop);
+            export::run(&opts, out.as_deref(), stop.clone(), console).await
+        }
+        Command::Import {
+            existing,
+            no_welcome_email,
+            ..
+        } => {
+            let start = setup::start(&opts, console).await?;
+            let _signals = stop::Watch::start(&stop);
+            import::run(
+                &opts,
+                start,
+                stop.clone(),
+                console,
+                *existing,
+                *no_welcome_email,
+            )
+            .await
+        }
+        Command::Delete { .. } | Command::Sync { .. } => {
+            deletion::run(&opts, stop.clone(), console).await
+        }
+    }
 }

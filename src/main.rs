@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use xmc_user_importer::cli::Args;
+use xmc_user_importer::cli::{Args, Invocation};
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let default_level = match args.verbose {
+    let default_level = match args.verbosity() {
         0 => "warn",
         1 => "xmc_user_importer=info",
         _ => "xmc_user_importer=debug,info",
@@ -32,10 +32,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let options = args.into_options();
-    let result = runtime.block_on(xmc_user_importer::run(options, &mut |w| {
-        eprintln!("warning: {w}");
-    }));
+    let options = match args.into_invocation() {
+        Invocation::Run(options) => *options,
+        Invocation::Print(text) => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&text);
+            return ExitCode::SUCCESS;
+        }
+    };
+    let mut console = xmc_user_importer::cli::TerminalConsole;
+    let result = runtime.block_on(xmc_user_importer::run(options, &mut console));
     let code = xmc_user_importer::cli::conclude(&result);
     // Everything is written. A read of standard input blocked in the
     // runtime's thread pool (a stream stopped by Ctrl-C) must not hold the exit.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::input::{CsvInput, Record, windows_1252_warning};
+use crate::input::{Record, Rows, windows_1252_warning};
 use crate::job::Job;
 use crate::report::{self, Event, ReporterSetup, RowResult, RowStatus, Summary};
 use crate::retry::Engine;
@@ -14,7 +14,7 @@ use crate::stop::Stop;
 
 /// Everything a pass over the rows needs, decided before the first row.
 pub(crate) struct Pass {
-    pub(crate) input: CsvInput,
+    pub(crate) input: Rows,
     pub(crate) planner: Box<dyn Planner>,
     /// The pool's engine; `None` when nothing is sent (a dry run).
     pub(crate) engine: Option<Arc<Engine>>,
@@ -43,23 +43,44 @@ pub(crate) async fn run(pass: Pass) -> Result<Summary, tokio::task::JoinError> {
         let _ = events_tx.send(Event::Total(n)).await;
     }
     let notices = tokio::spawn(notice_stop(stop.clone(), events_tx.downgrade()));
-    let (jobs_tx, jobs_rx) = async_channel::bounded(concurrency * 2);
-    let workers = match &engine {
-        Some(engine) => spawn_workers(engine, concurrency, &jobs_rx, &events_tx),
-        None => Vec::new(),
-    };
-    drop(jobs_rx);
+    let (jobs_tx, workers) = start_pool(engine.as_ref(), concurrency, &events_tx);
     let stream = expected_rows.is_none();
-    let read_end = read_rows(input, planner.as_mut(), stream, &stop, jobs_tx, events_tx).await;
+    let read_end = read_rows(input, planner.as_mut(), stream, &stop, jobs_tx, &events_tx).await;
     for w in workers {
         let _ = w.await;
     }
+    // What comes after every row is done (a sync's deletions): its own pool.
+    let last = planner.finish();
+    if !last.is_empty() {
+        let (jobs_tx, workers) = start_pool(engine.as_ref(), concurrency, &events_tx);
+        for prepared in last {
+            let done = match prepared {
+                Prepared::Done(r) => r,
+                Prepared::Send(job) if stop.is_stopped() => job.not_attempted(&stop),
+                Prepared::Send(job) => match jobs_tx.send(job).await {
+                    Ok(()) => continue,
+                    Err(async_channel::SendError(job)) => job.not_attempted(&stop),
+                },
+            };
+            if events_tx.send(Event::Row(done)).await.is_err() {
+                break;
+            }
+        }
+        drop(jobs_tx);
+        for w in workers {
+            let _ = w.await;
+        }
+    }
+    drop(events_tx);
     notices.abort();
     let mut summary = reporter.await?;
     summary.stop = stop.reason();
     summary.read_error = read_end.error.map(|e| e.to_string());
     summary.unread_after = read_end.unread_after;
-    summary.throttled = engine.map(|e| e.pause.totals()).filter(|(n, _)| *n > 0);
+    if let Some(e) = engine {
+        summary.throttled = Some(e.pause.totals()).filter(|(n, _)| *n > 0);
+        summary.accepted_rate = summary.throttled.and(e.pacer.learned());
+    }
     Ok(summary)
 }
 
@@ -74,6 +95,25 @@ pub(crate) enum Prepared {
 /// operation has its own.
 pub(crate) trait Planner: Send {
     fn prepare(&mut self, record: Record) -> Prepared;
+
+    /// What comes after every row is done: a sync's deletions.
+    fn finish(&mut self) -> Vec<Prepared> {
+        Vec::new()
+    }
+}
+
+/// A job queue and the workers that drain it (none in a dry run).
+fn start_pool(
+    engine: Option<&Arc<Engine>>,
+    concurrency: usize,
+    events: &mpsc::Sender<Event>,
+) -> (async_channel::Sender<Job>, Vec<tokio::task::JoinHandle<()>>) {
+    let (jobs_tx, jobs_rx) = async_channel::bounded(concurrency * 2);
+    let workers = match engine {
+        Some(engine) => spawn_workers(engine, concurrency, &jobs_rx, events),
+        None => Vec::new(),
+    };
+    (jobs_tx, workers)
 }
 
 /// How the reading ended, when not at the end of the input.
@@ -91,12 +131,12 @@ struct ReadEnd {
 /// holds them); a stream (standard input, a pipe) may never end, so its
 /// reading stops there.
 async fn read_rows(
-    mut input: CsvInput,
+    mut input: Rows,
     planner: &mut dyn Planner,
     stream: bool,
     stop: &Stop,
     jobs: async_channel::Sender<Job>,
-    events: mpsc::Sender<Event>,
+    events: &mpsc::Sender<Event>,
 ) -> ReadEnd {
     let mut last_line = input.header_line();
     loop {

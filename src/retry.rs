@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::human;
-use crate::pacing::{Backoff, Pacer, PauseGate, THROTTLE_GIVE_UP};
+use crate::pacing::{Backoff, Pacer, PauseGate, THROTTLE_GIVE_UP, Ticket};
 use crate::portal::{Attempt, Outcome, Portal, Request};
 use crate::stop::{Stop, StopReason};
 
@@ -26,6 +26,8 @@ pub(crate) enum End {
     Exists,
     /// Refused for a reason retrying will not change.
     Rejected(String),
+    /// 404: it does not exist.
+    NotFound(String),
     /// The token was refused: the run stops.
     Unauthorized(String),
     /// Transient failures used up the retries; the last one's reason.
@@ -62,7 +64,7 @@ impl Settled {
         };
         Some(match &self.end {
             End::Success(_) | End::Exists | End::Stopped { last: None } => return None,
-            End::Rejected(m) | End::Unauthorized(m) => m.clone(),
+            End::Rejected(m) | End::Unauthorized(m) | End::NotFound(m) => m.clone(),
             End::GaveUp(reason) => format!(
                 "{reason} (gave up after {} attempt{}{unsure})",
                 self.attempts,
@@ -149,6 +151,7 @@ pub(crate) fn decide(h: &mut History, attempt: Attempt, now: Instant, stopping: 
         Outcome::Success { data } => return Decision::Settle(End::Success(data)),
         Outcome::Exists => return Decision::Settle(End::Exists),
         Outcome::Rejected { message } => return Decision::Settle(End::Rejected(message)),
+        Outcome::NotFound { message } => return Decision::Settle(End::NotFound(message)),
         Outcome::Unauthorized { message } => return Decision::Settle(End::Unauthorized(message)),
         Outcome::Throttled { retry_after } if retry_after >= THROTTLE_GIVE_UP => {
             return Decision::Settle(End::AskedToWait(retry_after));
@@ -210,11 +213,11 @@ impl Engine {
     async fn send_until_settled(&self, request: &Request) -> Settled {
         let mut history = History::new(self.retries);
         loop {
-            tokio::select! {
+            let ticket = tokio::select! {
                 biased;
                 () = self.stop.stopped() => return history.stopped(),
-                () = self.take_turn(request.paced) => {}
-            }
+                t = self.take_turn(request.paced) => t,
+            };
             let attempt = self.portal.send(request).await;
             tracing::debug!(
                 method = %request.method,
@@ -224,8 +227,12 @@ impl Engine {
                 outcome = ?attempt.outcome,
                 "answer"
             );
-            if attempt.status.is_some_and(|s| s != 429) {
-                self.pacer.on_not_throttled();
+            if let (Some(ticket), Some(_)) = (ticket, attempt.status) {
+                let throttled = match &attempt.outcome {
+                    Outcome::Throttled { retry_after } => Some(*retry_after),
+                    _ => None,
+                };
+                self.pacer.on_answer(ticket, throttled);
             }
             let wait = match decide(
                 &mut history,
@@ -243,9 +250,6 @@ impl Engine {
                 }
                 Decision::PauseAll(d) => {
                     self.pause.pause_for(d);
-                    if request.paced {
-                        self.pacer.on_throttle(d);
-                    }
                     tracing::info!(retry_after = ?d, "429: every worker pauses");
                     continue;
                 }
@@ -266,18 +270,18 @@ impl Engine {
     }
 
     /// Waits until a request may go: no 429 pause on, and (for a paced
-    /// request) a token from the bucket. A token that came while a pause
-    /// began is not used: otherwise the workers would hoard tokens through
-    /// the pause and all send at its end.
-    async fn take_turn(&self, paced: bool) {
+    /// request) a token from the bucket, whose ticket the answer goes back
+    /// with. A token that came while a pause began is not used: otherwise the
+    /// workers would hoard tokens through the pause and all send at its end.
+    async fn take_turn(&self, paced: bool) -> Option<Ticket> {
         loop {
             self.pause.wait().await;
             if !paced {
-                return;
+                return None;
             }
-            self.pacer.acquire().await;
+            let ticket = self.pacer.acquire().await;
             if !self.pause.is_paused() {
-                return;
+                return Some(ticket);
             }
         }
     }

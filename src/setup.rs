@@ -9,15 +9,16 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::input::{CsvInput, Source};
+use crate::input::{CsvInput, Header, Need, Source};
 use crate::pacing::{Pacer, PauseGate};
-use crate::portal::{Directory, Lookup, Portal};
-use crate::report::ReporterSetup;
+use crate::portal::{Directory, Lookup, Portal, users};
 use crate::report::files::{FailedFile, ReportFile};
 use crate::report::journal::{self, JournalIndex, JournalWriter};
+use crate::report::{Operation, ReporterSetup};
 use crate::retry::{End, Engine};
+use crate::roster::Roster;
 use crate::stop::Stop;
-use crate::{Error, Options, human};
+use crate::{Command, Console, Error, Options, human};
 
 /// What is known once the config, the input and the journal are open.
 pub(crate) struct Start {
@@ -31,16 +32,22 @@ pub(crate) struct Start {
 }
 
 /// Checks the options, opens the config, the input and the journal.
-/// `warn` receives the warnings found on the way.
-pub(crate) async fn start(opts: &Options, warn: &mut dyn FnMut(String)) -> Result<Start, Error> {
+/// The console receives the warnings found on the way.
+pub(crate) async fn start(opts: &Options, console: &mut dyn Console) -> Result<Start, Error> {
     check_options(opts)?;
     let (config, warnings) = Config::load(&opts.config, opts.env_token.clone())?;
-    warnings.into_iter().for_each(&mut *warn);
-    let (input, warnings) = CsvInput::open(&opts.source, config.password_mode).await?;
-    warnings.into_iter().for_each(&mut *warn);
+    for w in warnings {
+        console.warn(w);
+    }
+    let source = opts.source().unwrap_or(&Source::Stdin);
+    let need = need(opts, &config);
+    let (input, warnings) = CsvInput::open(source, need).await?;
+    for w in warnings {
+        console.warn(w);
+    }
     let expected_rows = count_rows(opts, &config).await?;
     let (journal_writer, journal_index) = match &opts.journal {
-        Some(path) => open_journal(path, opts, &config, warn)?,
+        Some(path) => open_journal(path, opts, &config, console)?,
         None => (None, JournalIndex::default()),
     };
     Ok(Start {
@@ -56,13 +63,24 @@ pub(crate) async fn start(opts: &Options, warn: &mut dyn FnMut(String)) -> Resul
 /// total, and a broken structure (an unclosed quote, a giant row) stops the
 /// run before the first row rather than in its middle. Not a pipe or a
 /// FIFO: a second read would steal its rows.
+/// The columns the run's file must have.
+fn need(opts: &Options, config: &Config) -> Need {
+    match opts.command {
+        Command::Delete { .. } => Need::Names,
+        _ => Need::Users(config.password_mode),
+    }
+}
+
 async fn count_rows(opts: &Options, config: &Config) -> Result<Option<u64>, Error> {
-    match &opts.source {
+    let Some(source) = opts.source() else {
+        return Ok(None);
+    };
+    match source {
         // /dev/stdin, /dev/fd/N: on some systems a second open shares the offset.
         Source::File(p)
             if !p.starts_with("/dev/") && std::fs::metadata(p).is_ok_and(|m| m.is_file()) =>
         {
-            let (again, _) = CsvInput::open(&opts.source, config.password_mode).await?;
+            let (again, _) = CsvInput::open(source, need(opts, config)).await?;
             Ok(Some(again.count_rest().await.map_err(Error::Structure)?))
         }
         _ => Ok(None),
@@ -75,9 +93,9 @@ fn open_journal(
     path: &Path,
     opts: &Options,
     config: &Config,
-    warn: &mut dyn FnMut(String),
+    console: &mut dyn Console,
 ) -> Result<(Option<JournalWriter>, JournalIndex), Error> {
-    let file = match &opts.source {
+    let file = match opts.source().unwrap_or(&Source::Stdin) {
         Source::File(p) => p.file_name().map_or_else(
             || p.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
@@ -96,7 +114,7 @@ fn open_journal(
     };
     if index.entries > 0 {
         let n = index.entries as u64;
-        warn(format!(
+        console.warn(format!(
             "journal {}: {n} row{} done in an earlier run will not be sent again",
             path.display(),
             human::plural(n)
@@ -121,7 +139,7 @@ fn check_options(opts: &Options) -> Result<(), Error> {
     }
     // An output file that is the input (or another output) would destroy it.
     let mut seen: Vec<(&str, PathBuf)> = Vec::new();
-    if let Source::File(p) = &opts.source {
+    if let Some(Source::File(p)) = opts.source() {
         seen.push(("the CSV file", canonical(p)));
     }
     seen.push(("the config file", canonical(&opts.config)));
@@ -205,7 +223,7 @@ async fn look_up(engine: &Engine, lookup: Lookup) -> Result<Value, Error> {
             what,
             reason: "an unexpected answer".into(),
         }),
-        End::Rejected(reason) => Err(Error::Lookup { url, what, reason }),
+        End::Rejected(reason) | End::NotFound(reason) => Err(Error::Lookup { url, what, reason }),
         End::AskedToWait(d) => Err(Error::Throttled {
             url,
             wait: human::wait(d),
@@ -229,25 +247,48 @@ async fn look_up(engine: &Engine, lookup: Lookup) -> Result<Value, Error> {
     }
 }
 
+/// The enterprise's users, through the engine like every request. A token
+/// without the directory permission is said so.
+pub(crate) async fn look_up_users(engine: &Engine) -> Result<Roster, Error> {
+    let data = look_up(engine, Lookup::Users).await.map_err(|e| match e {
+        // The groups lookup passed with the same token: the permission is missing.
+        Error::Unauthorized { message } => Error::NoDirectoryPermission { message },
+        other => other,
+    })?;
+    let users = users::parse_list(&data).map_err(|e| Error::Lookup {
+        url: engine.portal.lookup(Lookup::Users).url.to_string(),
+        what: Lookup::Users.name(),
+        reason: e.to_string(),
+    })?;
+    tracing::info!(users = users.len(), "user list read");
+    Ok(Roster::new(users))
+}
+
 /// The reporter's setup. The files are created only now: a run that could
 /// not start leaves the files of the previous one (maybe the only copy of
 /// its failed rows) as they were.
-pub(crate) fn reporter(opts: &Options, start: &mut Start) -> Result<ReporterSetup, Error> {
-    let input = &start.input;
+pub(crate) fn reporter(
+    opts: &Options,
+    file: (&Header, u8),
+    journal: Option<JournalWriter>,
+    operation: Operation,
+) -> Result<ReporterSetup, Error> {
+    let (header, delimiter) = file;
     let report = opts.report.as_deref().map(ReportFile::create).transpose()?;
     let failed = opts
         .failed
         .as_deref()
-        .map(|p| FailedFile::create(p, &input.header, input.delimiter))
+        .map(|p| FailedFile::create(p, header, delimiter))
         .transpose()?;
     Ok(ReporterSetup {
-        header: input.header.clone(),
+        header: header.clone(),
         output: opts.output,
         quiet: opts.quiet,
         progress: opts.progress,
         dry_run: opts.dry_run,
+        operation,
         report,
         failed,
-        journal: start.journal_writer.take(),
+        journal,
     })
 }

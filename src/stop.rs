@@ -87,8 +87,23 @@ impl Stop {
     }
 }
 
+/// Watches Ctrl-C and SIGTERM while it lives.
+pub(crate) struct Watch(tokio::task::JoinHandle<()>);
+
+impl Watch {
+    pub(crate) fn start(stop: &std::sync::Arc<Stop>) -> Watch {
+        Watch(tokio::spawn(watch_signals(stop.clone())))
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// First Ctrl-C or SIGTERM: stop sending and finish cleanly. Second: quit now.
-pub(crate) async fn watch_signals(stop: std::sync::Arc<Stop>) {
+async fn watch_signals(stop: std::sync::Arc<Stop>) {
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut count = 0;

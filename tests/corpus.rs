@@ -555,7 +555,7 @@ corpus! {
         created: Some(&["f5"]),
         check: |sb, _| {
             let u = &sb.created()[0];
-            assert_eq!(u["selected_fax_number"], 501);
+            assert_eq!(u["selected_fax_number"], "501", "the id as the portal gave it");
             assert_eq!(u["fax_number_type"], "selected");
         },
         ..BASE

@@ -29,7 +29,7 @@ fn quick_start_row_sends_exactly_the_user_object() {
         sb.post_bodies(),
         vec![json!({"user": {
             "username": "tirion", "email": "tirion.lannister@westeros.com", "role": "user",
-            "group_id": 12, "fax_number_type": "enterprise", "language": "fr",
+            "group_id": "12", "fax_number_type": "enterprise", "language": "fr",
             "first_name": "Tirion", "last_name": "Lannister", "salutation": "Lord",
             "job_title": "Hand of the King", "company_name": "House Lannister",
             "password_setup_type": "force", "password": "Wine&Books-42", "password_confirmation": "Wine&Books-42"
@@ -81,8 +81,8 @@ fn every_column_maps_to_its_key() {
     assert_eq!(
         jon,
         &json!({"user": {
-            "username": "jsnow", "email": "jon.snow@westeros.com", "role": "user", "group_id": 13,
-            "selected_fax_number": 501, "fax_number_type": "selected", "language": "de",
+            "username": "jsnow", "email": "jon.snow@westeros.com", "role": "user", "group_id": "13",
+            "selected_fax_number": "501", "fax_number_type": "selected", "language": "de",
             "time_zone": "Eastern Time (US & Canada)", "first_name": "Jon", "last_name": "Snow",
             "salutation": "Lord", "job_title": "Commander", "company_name": "Night's Watch",
             "address": "Castle Black, The Wall", "city": "Winterfell", "state": "North", "country": "Westeros",
@@ -96,7 +96,7 @@ fn every_column_maps_to_its_key() {
         .unwrap();
     assert_eq!(
         arya,
-        &json!({"user": {"username": "arya", "email": "arya@westeros.com", "role": "user", "group_id": 1,
+        &json!({"user": {"username": "arya", "email": "arya@westeros.com", "role": "user", "group_id": "1",
             "fax_number_type": "enterprise", "password_setup_type": "force",
             "password": "Needle-5678", "password_confirmation": "Needle-5678"}})
     );
@@ -427,8 +427,8 @@ fn two_hundred_rows_twenty_broken() {
     assert_eq!(c["user013"]["first_name"], "Snow,\nJon");
     assert_eq!(c["user014"]["first_name"], "Stark, \"Arya\"");
     assert_eq!(c["user015"]["time_zone"], "Paris");
-    assert_eq!(c["user021"]["group_id"], 13);
-    assert_eq!(c["user021"]["selected_fax_number"], 501);
+    assert_eq!(c["user021"]["group_id"], "13");
+    assert_eq!(c["user021"]["selected_fax_number"], "501");
     assert_eq!(c["user001"]["language"], "fr");
 }
 
@@ -521,8 +521,8 @@ fn strict_fails_unknown_groups_and_fax_numbers() {
         "{stderr}"
     );
     let c = created_by_username(&sb);
-    assert_eq!(c["dany"]["group_id"], 1);
-    assert_eq!(c["jon"]["group_id"], 13);
+    assert_eq!(c["dany"]["group_id"], "1");
+    assert_eq!(c["jon"]["group_id"], "13");
     assert_eq!(c["sam"]["fax_number_type"], "enterprise");
     assert!(c["sam"].get("selected_fax_number").is_none());
 

@@ -117,13 +117,29 @@ pub enum HeaderError {
     Unclosed(super::stream::Unclosed),
 }
 
+/// The columns a file must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Users to create: username, email, and a password in manual mode.
+    Users(PasswordMode),
+    /// Users to find (a deletion): a username or an email column suffices.
+    Names,
+}
+
+impl From<PasswordMode> for Need {
+    fn from(mode: PasswordMode) -> Need {
+        Need::Users(mode)
+    }
+}
+
 impl Header {
     /// Maps the header cells onto columns: case-insensitive, surrounding spaces
     /// and a byte-order mark ignored. Returns the warnings for unknown columns.
     pub(crate) fn parse(
         cells: Vec<String>,
-        mode: PasswordMode,
+        need: impl Into<Need>,
     ) -> Result<(Header, Vec<String>), HeaderError> {
+        let need = need.into();
         let mut positions = [None; 19];
         let mut warnings = Vec::new();
         for (i, raw) in cells.iter().enumerate() {
@@ -149,16 +165,21 @@ impl Header {
                 )),
             }
         }
-        let mut required = vec![Column::Username, Column::Email];
-        if mode == PasswordMode::Manual {
-            required.push(Column::Password);
-        }
+        let (required, mode) = match need {
+            Need::Users(PasswordMode::Manual) => (
+                vec![Column::Username, Column::Email, Column::Password],
+                PasswordMode::Manual,
+            ),
+            Need::Users(mode) => (vec![Column::Username, Column::Email], mode),
+            Need::Names => (vec![Column::Username, Column::Email], PasswordMode::Random),
+        };
         let missing: Vec<&str> = required
             .into_iter()
             .filter(|c| positions[c.index()].is_none())
             .map(Column::name)
             .collect();
-        if !missing.is_empty() {
+        let names_suffice = need == Need::Names && missing.len() < 2;
+        if !missing.is_empty() && !names_suffice {
             return Err(missing_columns(&cells, &missing, mode));
         }
         Ok((

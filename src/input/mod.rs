@@ -16,11 +16,11 @@ use csv_async::{AsyncReader, AsyncReaderBuilder, ByteRecord};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 pub use columns::HeaderError;
-pub(crate) use columns::{Column, Header};
+pub(crate) use columns::{Column, Header, Need};
 use stream::SharedTracker;
 pub use stream::Unclosed;
 
-use crate::config::{PasswordMode, describe_io_error};
+use crate::config::describe_io_error;
 
 /// Where the users come from: a file, or standard input (`-`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,8 +166,9 @@ impl CsvInput {
     /// Opens the source and reads its header row. Returns the warnings to show.
     pub(crate) async fn open(
         source: &Source,
-        mode: PasswordMode,
+        need: impl Into<Need>,
     ) -> Result<(CsvInput, Vec<String>), InputError> {
+        let need = need.into();
         let path = source.display();
         let raw: BoxRead = match source {
             Source::Stdin => Box::pin(tokio::io::stdin()),
@@ -187,14 +188,15 @@ impl CsvInput {
                 Box::pin(f)
             }
         };
-        Self::from_reader(raw, path, mode).await
+        Self::from_reader(raw, path, need).await
     }
 
     pub(crate) async fn from_reader(
         raw: BoxRead,
         path: String,
-        mode: PasswordMode,
+        need: impl Into<Need>,
     ) -> Result<(CsvInput, Vec<String>), InputError> {
+        let need = need.into();
         let (mut reader, delimiter, tracker) =
             open_stream(raw).await.map_err(|e| InputError::Read {
                 path: path.clone(),
@@ -231,7 +233,7 @@ impl CsvInput {
         let mut warnings = Vec::new();
         let (cells, saw_windows_1252) = decode_record(&buf);
         let (header, header_warnings) =
-            Header::parse(cells, mode).map_err(|source| InputError::Header {
+            Header::parse(cells, need).map_err(|source| InputError::Header {
                 path: path.clone(),
                 line: header_line,
                 source,
@@ -330,6 +332,86 @@ impl CsvInput {
 
     pub(crate) fn path(&self) -> &str {
         &self.path
+    }
+}
+
+/// The data rows a run goes through: straight from the file, or all read
+/// beforehand (a deletion or a sync plans on the whole file first).
+pub(crate) enum Rows {
+    Stream(Box<CsvInput>),
+    Read {
+        rows: std::vec::IntoIter<Record>,
+        header_line: u64,
+        path: String,
+    },
+}
+
+impl Rows {
+    /// The next data row, `None` at the end.
+    pub(crate) async fn next(&mut self) -> Option<Result<Read, InputError>> {
+        match self {
+            Rows::Stream(input) => input.next().await,
+            Rows::Read { rows, .. } => rows.next().map(|record| {
+                Ok(Read {
+                    record,
+                    first_windows_1252: false,
+                })
+            }),
+        }
+    }
+
+    pub(crate) fn header_line(&self) -> u64 {
+        match self {
+            Rows::Stream(input) => input.header_line(),
+            Rows::Read { header_line, .. } => *header_line,
+        }
+    }
+
+    pub(crate) fn path(&self) -> &str {
+        match self {
+            Rows::Stream(input) => input.path(),
+            Rows::Read { path, .. } => path,
+        }
+    }
+}
+
+impl CsvInput {
+    /// Reads every row now. `warn` gets the Windows-1252 notice.
+    pub(crate) async fn read_all(
+        mut self,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<ReadAll, InputError> {
+        let mut records = Vec::new();
+        while let Some(read) = self.next().await {
+            let read = read?;
+            if read.first_windows_1252 {
+                warn(windows_1252_warning(&self.path, read.record.line));
+            }
+            records.push(read.record);
+        }
+        Ok(ReadAll {
+            records,
+            header_line: self.header_line,
+            path: self.path,
+        })
+    }
+}
+
+/// Every row of a file, read before the run plans on them.
+pub(crate) struct ReadAll {
+    pub(crate) records: Vec<Record>,
+    header_line: u64,
+    path: String,
+}
+
+impl ReadAll {
+    /// The rows, for the pipeline.
+    pub(crate) fn into_rows(self) -> Rows {
+        Rows::Read {
+            rows: self.records.into_iter(),
+            header_line: self.header_line,
+            path: self.path,
+        }
     }
 }
 
@@ -475,6 +557,7 @@ async fn open_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::PasswordMode;
 
     #[test]
     fn sniffs_delimiters() {

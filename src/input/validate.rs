@@ -162,6 +162,38 @@ impl Duplicates {
 
     /// Fails a row whose username or e-mail an earlier row already has;
     /// otherwise records both.
+    /// As [`Duplicates::check`], for a file that may give only one of the two
+    /// (an empty value is no one's).
+    pub(crate) fn check_given(
+        &mut self,
+        username: &str,
+        email: &str,
+        line: u64,
+    ) -> Result<(), Problem> {
+        let duplicate = |line, column, value: &str| Problem::Duplicate {
+            line,
+            column,
+            value: value.to_owned(),
+        };
+        if !username.is_empty()
+            && let Some(first) = self.usernames.get(username)
+        {
+            return Err(duplicate(first, "username", username));
+        }
+        if !email.is_empty()
+            && let Some(first) = self.emails.get(email)
+        {
+            return Err(duplicate(first, "email", email));
+        }
+        if !username.is_empty() {
+            self.usernames.insert(username, line);
+        }
+        if !email.is_empty() {
+            self.emails.insert(email, line);
+        }
+        Ok(())
+    }
+
     pub(crate) fn check(&mut self, username: &str, email: &str, line: u64) -> Result<(), Problem> {
         let duplicate = |line, column, value: &str| Problem::Duplicate {
             line,

@@ -16,6 +16,8 @@ pub(crate) enum Outcome {
     Exists,
     /// Refused for a reason retrying will not change.
     Rejected { message: String },
+    /// 404: what was asked for does not exist (a user deleted meanwhile).
+    NotFound { message: String },
     /// Worth retrying. `maybe_sent`: the portal may have acted on the request
     /// (a timeout or reset after sending, a 5xx), so the user may exist now.
     Transient { reason: String, maybe_sent: bool },
@@ -77,6 +79,12 @@ pub(crate) fn classify(
         500 | 502 | 503 | 504 => Outcome::Transient {
             reason: format!("HTTP {status} {}", reason_phrase(status)),
             maybe_sent: true,
+        },
+        404 => Outcome::NotFound {
+            message: json.as_ref().and_then(portal_message).map_or_else(
+                || "HTTP 404 Not Found".to_owned(),
+                |m| format!("HTTP 404: {m}"),
+            ),
         },
         _ => match json {
             Some(ref v) if v.get("result").is_some() || v.get("errors").is_some() => {
@@ -290,8 +298,14 @@ mod tests {
         );
         assert_eq!(
             c(404, "<html>nope</html>"),
-            Outcome::Rejected {
-                message: "HTTP 404 Not Found (the answer was not JSON)".into()
+            Outcome::NotFound {
+                message: "HTTP 404 Not Found".into()
+            }
+        );
+        assert_eq!(
+            c(404, r#"{"result":false,"errors":["User not found"]}"#),
+            Outcome::NotFound {
+                message: "HTTP 404: User not found".into()
             }
         );
         assert_eq!(

@@ -10,20 +10,33 @@ use serde_json::Value;
 #[error("the groups answer has no \"default\" group")]
 pub(crate) struct NoDefaultGroup;
 
+/// The IDs are kept as the portal gave them: JSON object keys, i.e. strings,
+/// which is the form the portal is sent back (as the original tool did).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Directory {
     pub(crate) default_group: Value,
     /// Exact name → ID, and lower-cased name → ID for a case-insensitive fallback.
     groups: HashMap<String, Value>,
     groups_folded: HashMap<String, Value>,
-    /// Number as written by the portal → ID.
+    /// ID → name, for showing a user's group.
+    group_names: HashMap<String, String>,
+    /// Number as written by the portal → ID, and ID → number.
     fax_numbers: HashMap<String, Value>,
+    fax_by_id: HashMap<String, String>,
 }
 
-/// A JSON object key as the ID the portal expects back: a number when it is one.
+/// A JSON object key as the ID the portal expects back.
 fn id_value(key: &str) -> Value {
-    key.parse::<u64>()
-        .map_or_else(|_| Value::String(key.to_owned()), Value::from)
+    Value::String(key.to_owned())
+}
+
+/// An ID as text, whether the portal wrote it as a string or a number.
+pub(crate) fn id_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 impl Directory {
@@ -31,8 +44,8 @@ impl Directory {
     pub(crate) fn from_answers(groups: &Value, fax: &Value) -> Result<Directory, NoDefaultGroup> {
         let default_group = groups
             .get("default")
-            .filter(|v| !v.is_null())
-            .cloned()
+            .and_then(id_text)
+            .map(Value::String)
             .ok_or(NoDefaultGroup)?;
         let mut dir = Directory {
             default_group,
@@ -52,6 +65,7 @@ impl Directory {
                 dir.groups_folded
                     .entry(name.trim().to_lowercase())
                     .or_insert_with(|| id_value(id));
+                dir.group_names.insert(id.clone(), name.trim().to_owned());
             }
         }
         if let Some(map) = fax.get("fax_numbers").and_then(Value::as_object) {
@@ -63,6 +77,7 @@ impl Directory {
                 if let Some(number) = number {
                     dir.fax_numbers
                         .insert(normalize_number(number), id_value(id));
+                    dir.fax_by_id.insert(id.clone(), number.trim().to_owned());
                 }
             }
         }
@@ -78,6 +93,16 @@ impl Directory {
 
     pub(crate) fn fax_number(&self, number: &str) -> Option<&Value> {
         self.fax_numbers.get(&normalize_number(number))
+    }
+
+    /// The name of the group with this ID.
+    pub(crate) fn group_name(&self, id: &str) -> Option<&str> {
+        self.group_names.get(id).map(String::as_str)
+    }
+
+    /// The number of the fax number with this ID.
+    pub(crate) fn fax_by_id(&self, id: &str) -> Option<&str> {
+        self.fax_by_id.get(id).map(String::as_str)
     }
 
     pub(crate) fn group_count(&self) -> usize {
@@ -108,12 +133,14 @@ mod tests {
             &json!({"fax_numbers": {"42": {"number": "+1 (514) 555-0101"}}}),
         )
         .unwrap();
-        assert_eq!(d.default_group, json!(1));
-        assert_eq!(d.group("Casterly Rock"), Some(&json!(7)));
-        assert_eq!(d.group("casterly rock"), Some(&json!(7)));
+        assert_eq!(d.default_group, json!("1"));
+        assert_eq!(d.group("Casterly Rock"), Some(&json!("7")));
+        assert_eq!(d.group("casterly rock"), Some(&json!("7")));
         assert_eq!(d.group("Other"), Some(&json!("x9")));
         assert_eq!(d.group("Nope"), None);
-        assert_eq!(d.fax_number("+15145550101"), Some(&json!(42)));
+        assert_eq!(d.group_name("7"), Some("Casterly Rock"));
+        assert_eq!(d.fax_number("+15145550101"), Some(&json!("42")));
+        assert_eq!(d.fax_by_id("42"), Some("+1 (514) 555-0101"));
         assert_eq!(d.fax_number("+15145550102"), None);
     }
 

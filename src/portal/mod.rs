@@ -5,6 +5,7 @@
 pub(crate) mod classify;
 pub(crate) mod directory;
 pub(crate) mod payload;
+pub(crate) mod users;
 
 use std::time::{Duration, SystemTime};
 
@@ -38,11 +39,13 @@ pub(crate) struct Attempt {
     pub(crate) outcome: Outcome,
 }
 
-/// The two lookups made once at start.
+/// The lookups made once at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lookup {
     Groups,
     FaxNumbers,
+    /// Every user of the enterprise (updates, exports, deletions, syncs).
+    Users,
 }
 
 impl Lookup {
@@ -51,6 +54,7 @@ impl Lookup {
         match self {
             Lookup::Groups => "groups",
             Lookup::FaxNumbers => "fax numbers",
+            Lookup::Users => "users",
         }
     }
 
@@ -58,6 +62,7 @@ impl Lookup {
         match self {
             Lookup::Groups => "groups",
             Lookup::FaxNumbers => "fax_numbers",
+            Lookup::Users => "users",
         }
     }
 }
@@ -141,6 +146,26 @@ impl Portal {
             method: Method::POST,
             url: self.url(&["users"]),
             body: Some(body),
+            paced: true,
+        }
+    }
+
+    /// The PUT that changes the fields of user `id` given in its body.
+    pub(crate) fn update(&self, id: &str, body: bytes::Bytes) -> Request {
+        Request {
+            method: Method::PUT,
+            url: self.url(&["users", id]),
+            body: Some(body),
+            paced: true,
+        }
+    }
+
+    /// The DELETE of user `id`.
+    pub(crate) fn delete(&self, id: &str) -> Request {
+        Request {
+            method: Method::DELETE,
+            url: self.url(&["users", id]),
+            body: None,
             paced: true,
         }
     }

@@ -34,6 +34,8 @@ struct UserPayload<'a> {
     password: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     password_confirmation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disable_welcome_email: Option<bool>,
 }
 
 /// The fields copied as they are, each omitted when empty.
@@ -88,6 +90,59 @@ pub(crate) enum PayloadError {
     Encode(#[from] serde_json::Error),
 }
 
+/// The ID of the group a (non-empty) `group` cell names. `Ok(None)` when
+/// the enterprise has no such group, with a warning ending in `otherwise`;
+/// with `strict`, an error.
+pub(crate) fn group_id<'d>(
+    dir: &'d Directory,
+    group: &str,
+    strict: bool,
+    otherwise: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Option<&'d Value>, PayloadError> {
+    match dir.group(group) {
+        Some(id) => Ok(Some(id)),
+        None if strict => Err(PayloadError::UnknownGroup(group.to_owned())),
+        None => {
+            warnings.push(format!(
+                "group \"{group}\" does not exist in the enterprise; {otherwise}"
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// The ID of the fax number a (non-empty) `fax_number` cell holds, as
+/// [`group_id`] does for groups.
+pub(crate) fn fax_number_id<'d>(
+    dir: &'d Directory,
+    fax: &str,
+    strict: bool,
+    otherwise: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Option<&'d Value>, PayloadError> {
+    match dir.fax_number(fax) {
+        Some(id) => Ok(Some(id)),
+        None if strict => Err(PayloadError::UnknownFaxNumber(fax.to_owned())),
+        None => {
+            warnings.push(format!(
+                "fax_number {fax} is not one of the enterprise's fax numbers; {otherwise}"
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// How the payload of a row is built, fixed for the run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rules {
+    pub(crate) mode: PasswordMode,
+    /// An unknown group or fax number fails the row.
+    pub(crate) strict: bool,
+    /// `"disable_welcome_email": true` on each create.
+    pub(crate) no_welcome_email: bool,
+}
+
 /// Builds the request body for a validated row. With `strict`, a group or fax
 /// number the enterprise does not have fails the row instead of a warning.
 pub(crate) fn build(
@@ -95,36 +150,38 @@ pub(crate) fn build(
     record: &Record,
     checked: &Checked,
     dir: &Directory,
-    mode: PasswordMode,
-    strict: bool,
+    rules: Rules,
 ) -> Result<Built, PayloadError> {
+    let Rules {
+        mode,
+        strict,
+        no_welcome_email,
+    } = rules;
     let mut warnings = Vec::new();
     let group = record.get(header, Column::Group);
     let group_id = if group.is_empty() {
         &dir.default_group
-    } else if let Some(id) = dir.group(group) {
-        id
-    } else if strict {
-        return Err(PayloadError::UnknownGroup(group.to_owned()));
     } else {
-        warnings.push(format!(
-            "group \"{group}\" does not exist in the enterprise; the default group was used"
-        ));
-        &dir.default_group
+        group_id(
+            dir,
+            group,
+            strict,
+            "the default group was used",
+            &mut warnings,
+        )?
+        .unwrap_or(&dir.default_group)
     };
-
     let fax = record.get(header, Column::FaxNumber);
     let selected_fax_number = if fax.is_empty() {
         None
-    } else if let Some(id) = dir.fax_number(fax) {
-        Some(id)
-    } else if strict {
-        return Err(PayloadError::UnknownFaxNumber(fax.to_owned()));
     } else {
-        warnings.push(format!(
-            "fax_number {fax} is not one of the enterprise's fax numbers; the enterprise number was used"
-        ));
-        None
+        fax_number_id(
+            dir,
+            fax,
+            strict,
+            "the enterprise number was used",
+            &mut warnings,
+        )?
     };
 
     let password = (mode == PasswordMode::Manual)
@@ -148,6 +205,7 @@ pub(crate) fn build(
             password_setup_type: mode.setup_type(),
             password,
             password_confirmation: password,
+            disable_welcome_email: no_welcome_email.then_some(true),
         },
     };
     let mut buf = Vec::with_capacity(512);
@@ -184,7 +242,12 @@ mod tests {
             fields: vals.split(',').map(String::from).collect(),
         };
         let checked = validate(&h, &r, mode).map_err(|e| e.to_string())?;
-        let b = build(&h, &r, &checked, &dir(), mode, strict).map_err(|e| e.to_string())?;
+        let rules = Rules {
+            mode,
+            strict,
+            no_welcome_email: false,
+        };
+        let b = build(&h, &r, &checked, &dir(), rules).map_err(|e| e.to_string())?;
         Ok((serde_json::from_slice(&b.body).unwrap(), b.warning))
     }
 
@@ -198,7 +261,7 @@ mod tests {
             v,
             json!({"user": {
                 "username": "tirion", "email": "tirion.lannister@westeros.com", "role": "user",
-                "group_id": 3, "fax_number_type": "enterprise", "language": "fr", "time_zone": "Paris",
+                "group_id": "3", "fax_number_type": "enterprise", "language": "fr", "time_zone": "Paris",
                 "first_name": "Tirion", "last_name": "Lannister", "salutation": "Lord", "job_title": "Hand",
                 "company_name": "Lannister", "address": "1 Rock Rd", "city": "Lannisport", "state": "Westerlands",
                 "country": "Westeros", "zip_code": "W1", "phone_number": "+15550001", "mobile_number": "+15550002",
@@ -218,7 +281,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             v,
-            json!({"user": {"username": "a", "email": "a@b.co", "role": "user", "group_id": 1,
+            json!({"user": {"username": "a", "email": "a@b.co", "role": "user", "group_id": "1",
                 "fax_number_type": "enterprise", "password_setup_type": "auto"}})
         );
     }
@@ -247,9 +310,9 @@ mod tests {
             false,
         )
         .unwrap();
-        assert_eq!(v["user"]["selected_fax_number"], 9);
+        assert_eq!(v["user"]["selected_fax_number"], "9");
         assert_eq!(v["user"]["fax_number_type"], "selected");
-        assert_eq!(v["user"]["group_id"], 3);
+        assert_eq!(v["user"]["group_id"], "3");
         assert_eq!(w, None);
         let (v, w) = payload(
             "username,email,fax_number,group",
@@ -258,7 +321,7 @@ mod tests {
             false,
         )
         .unwrap();
-        assert_eq!(v["user"]["group_id"], 1);
+        assert_eq!(v["user"]["group_id"], "1");
         assert_eq!(v["user"]["fax_number_type"], "enterprise");
         assert!(v["user"].get("selected_fax_number").is_none());
         let w = w.unwrap();

@@ -84,7 +84,12 @@ impl ReportFile {
     }
 
     pub(crate) fn write(&mut self, r: &RowResult, username: &str, email: &str) -> csv::Result<()> {
-        let line = r.record.line.to_string();
+        // A sync's deletion of a user the file does not name: no line.
+        let line = if r.record.line > 0 {
+            r.record.line.to_string()
+        } else {
+            String::new()
+        };
         let attempts = r.attempts.to_string();
         let http = r.http_status.map(|s| s.to_string()).unwrap_or_default();
         self.writer.write_record([

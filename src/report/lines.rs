@@ -25,6 +25,10 @@ pub(crate) fn text(out: &mut Vec<u8>, r: &RowResult, username: &str, email: &str
     let msg = r.message.as_deref().unwrap_or("");
     let line = match r.status {
         RowStatus::Created => "Success".to_owned(),
+        RowStatus::Updated => format!("Updated: {msg}"),
+        RowStatus::Unchanged => "Unchanged".to_owned(),
+        RowStatus::Deleted => "Deleted".to_owned(),
+        RowStatus::Absent => "Absent: no such user".to_owned(),
         RowStatus::Valid => "Valid".to_owned(),
         RowStatus::Skipped => format!("Skipped: {msg}"),
         RowStatus::Failed if r.local => format!("Failed: line {}: {msg}", r.record.line),
@@ -39,7 +43,8 @@ pub(crate) fn text(out: &mut Vec<u8>, r: &RowResult, username: &str, email: &str
 
 #[derive(Serialize)]
 struct JsonLine<'a> {
-    line: u64,
+    /// `null` for a sync's deletion of a user the file does not name.
+    line: Option<u64>,
     username: &'a str,
     email: &'a str,
     status: RowStatus,
@@ -53,7 +58,7 @@ struct JsonLine<'a> {
 /// `{"line":7,"username":…,"email":…,"status":"created",…}`
 pub(crate) fn json(out: &mut Vec<u8>, r: &RowResult, username: &str, email: &str) {
     let line = JsonLine {
-        line: r.record.line,
+        line: (r.record.line > 0).then_some(r.record.line),
         username,
         email,
         status: r.status,

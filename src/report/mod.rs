@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::input::{Column, Header, Record};
-pub use summary::Summary;
+pub use summary::{Operation, Summary};
 
 use crate::human::{plural, thousands};
 
@@ -24,17 +24,41 @@ use crate::human::{plural, thousands};
 #[serde(rename_all = "snake_case")]
 pub(crate) enum RowStatus {
     Created,
+    /// An existing user whose differing fields were changed.
+    Updated,
+    /// An existing user the row already matches: nothing sent.
+    Unchanged,
     Skipped,
+    Deleted,
+    /// Asked to delete a user who does not exist.
+    Absent,
     Failed,
     NotAttempted,
     Valid,
 }
 
 impl RowStatus {
+    /// Done for good: the journal keeps it, a resumed run does not send it again.
+    pub(crate) fn is_done(self) -> bool {
+        matches!(
+            self,
+            RowStatus::Created
+                | RowStatus::Updated
+                | RowStatus::Unchanged
+                | RowStatus::Skipped
+                | RowStatus::Deleted
+                | RowStatus::Absent
+        )
+    }
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             RowStatus::Created => "created",
+            RowStatus::Updated => "updated",
+            RowStatus::Unchanged => "unchanged",
             RowStatus::Skipped => "skipped",
+            RowStatus::Deleted => "deleted",
+            RowStatus::Absent => "absent",
             RowStatus::Failed => "failed",
             RowStatus::NotAttempted => "not_attempted",
             RowStatus::Valid => "valid",
@@ -114,6 +138,7 @@ pub(crate) struct ReporterSetup {
     pub(crate) quiet: bool,
     pub(crate) progress: bool,
     pub(crate) dry_run: bool,
+    pub(crate) operation: Operation,
     pub(crate) report: Option<files::ReportFile>,
     pub(crate) failed: Option<files::FailedFile>,
     pub(crate) journal: Option<journal::JournalWriter>,
@@ -158,6 +183,7 @@ impl Reporter {
         });
         let summary = Summary {
             dry_run: setup.dry_run,
+            operation: setup.operation,
             report_path: setup.report.as_ref().map(|r| r.path.clone()),
             failed_path: setup.failed.as_ref().map(|f| f.path.clone()),
             ..Summary::default()
@@ -208,7 +234,7 @@ impl Reporter {
 
     #[allow(clippy::needless_pass_by_value)] // the row ends here: it is the reporter's to drop
     fn row(&mut self, r: RowResult) {
-        self.count(r.status);
+        self.count(r.status, r.record.line > 0);
         let header = &self.setup.header;
         let username = r.record.get(header, Column::Username);
         let email = r.record.get(header, Column::Email);
@@ -228,12 +254,17 @@ impl Reporter {
         }
     }
 
-    fn count(&mut self, status: RowStatus) {
+    fn count(&mut self, status: RowStatus, of_the_file: bool) {
         let s = &mut self.summary;
-        s.rows += 1;
+        // A sync's deletion of a user the file does not name is no row of it.
+        s.rows += u64::from(of_the_file);
         match status {
             RowStatus::Created => s.created += 1,
+            RowStatus::Updated => s.updated += 1,
+            RowStatus::Unchanged => s.unchanged += 1,
             RowStatus::Skipped => s.skipped += 1,
+            RowStatus::Deleted => s.deleted += 1,
+            RowStatus::Absent => s.absent += 1,
             RowStatus::Failed => s.failed += 1,
             RowStatus::NotAttempted => s.not_attempted += 1,
             RowStatus::Valid => s.valid += 1,
@@ -288,7 +319,9 @@ impl Reporter {
                 report.path.display()
             ));
         }
+        // Not a sync's deletions: importing the failed rows would create them.
         if matches!(r.status, RowStatus::Failed | RowStatus::NotAttempted)
+            && r.record.line > 0
             && let Some(failed) = &mut self.setup.failed
             && let Err(e) = failed.write(&r.record)
         {
@@ -297,7 +330,7 @@ impl Reporter {
                 failed.path.display()
             ));
         }
-        if matches!(r.status, RowStatus::Created | RowStatus::Skipped)
+        if r.status.is_done()
             && !r.from_journal
             && !self.setup.dry_run
             && let Some(j) = &mut self.setup.journal

@@ -6,6 +6,22 @@ use std::time::Duration;
 use crate::human::{duration, plural, thousands, wait};
 use crate::stop::StopReason;
 
+/// What a run does to the enterprise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Operation {
+    /// Create the users of the file; existing ones are skipped (or fail).
+    #[default]
+    Import,
+    /// Create, and update the existing users that differ (`--existing update`).
+    Update,
+    /// Delete the users the file names.
+    Delete,
+    /// Make the enterprise match the file.
+    Sync,
+    /// Write the enterprise's users as a CSV.
+    Export,
+}
+
 /// The counts of a finished run, and what the closing lines need.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
@@ -13,8 +29,16 @@ pub struct Summary {
     pub rows: u64,
     /// Users created.
     pub created: u64,
+    /// Existing users whose fields were changed.
+    pub updated: u64,
+    /// Existing users the file already matched.
+    pub unchanged: u64,
     /// Users that existed, or rows done in an earlier run (journal).
     pub skipped: u64,
+    /// Users deleted.
+    pub deleted: u64,
+    /// Users asked to be deleted who did not exist.
+    pub absent: u64,
     /// Rows that failed, here or at the portal.
     pub failed: u64,
     /// Rows not sent because the run stopped.
@@ -25,6 +49,8 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Nothing was sent.
     pub dry_run: bool,
+    /// What the run did (which counts the summary shows).
+    pub operation: Operation,
     /// Why the run stopped early, if it did.
     pub stop: Option<StopReason>,
     /// The input could not be read to its end.
@@ -33,6 +59,10 @@ pub struct Summary {
     pub unread_after: Option<u64>,
     /// 429 answers, and how long the pool was paused for them in all.
     pub throttled: Option<(u64, Duration)>,
+    /// The rate the portal was measured to accept, when it throttled.
+    pub accepted_rate: Option<f64>,
+    /// Where an export went.
+    pub exported_to: Option<String>,
     /// Where the report went.
     pub report_path: Option<PathBuf>,
     /// Where the failed rows went.
@@ -43,6 +73,14 @@ impl Summary {
     /// `9,812 rows: 9,700 created, 100 skipped, 12 failed in 1m32s (106.6 users/s)`
     #[must_use]
     pub fn line(&self) -> String {
+        if let Some(to) = &self.exported_to {
+            return format!(
+                "{} user{} exported to {to} in {}",
+                thousands(self.rows),
+                plural(self.rows),
+                duration(self.elapsed)
+            );
+        }
         let secs = self.elapsed.as_secs_f64();
         // Rows a stop left unsent took no time: they do not count.
         let per_sec = if secs > 0.0 {
@@ -67,21 +105,33 @@ impl Summary {
     /// `9,700 created, 100 skipped, 12 failed`
     #[must_use]
     pub fn counts_line(&self) -> String {
-        let mut parts = Vec::new();
-        if self.dry_run {
-            parts.push(format!("{} valid", thousands(self.valid)));
-            if self.skipped > 0 {
-                parts.push(format!("{} skipped", thousands(self.skipped)));
-            }
-        } else {
-            parts.push(format!("{} created", thousands(self.created)));
-            parts.push(format!("{} skipped", thousands(self.skipped)));
-        }
-        parts.push(format!("{} failed", thousands(self.failed)));
-        if self.not_attempted > 0 {
-            parts.push(format!("{} not attempted", thousands(self.not_attempted)));
-        }
-        parts.join(", ")
+        // Each count in this order; the operation's own are always shown,
+        // the others when not zero.
+        let counts = [
+            ("valid", self.valid),
+            ("created", self.created),
+            ("updated", self.updated),
+            ("unchanged", self.unchanged),
+            ("skipped", self.skipped),
+            ("deleted", self.deleted),
+            ("absent", self.absent),
+            ("failed", self.failed),
+            ("not attempted", self.not_attempted),
+        ];
+        let always: &[&str] = match (self.dry_run, self.operation) {
+            (true, _) => &["valid", "failed"],
+            (false, Operation::Import) => &["created", "skipped", "failed"],
+            (false, Operation::Update) => &["created", "updated", "unchanged", "failed"],
+            (false, Operation::Delete) => &["deleted", "absent", "failed"],
+            (false, Operation::Sync) => &["created", "updated", "unchanged", "deleted", "failed"],
+            (false, Operation::Export) => &[],
+        };
+        counts
+            .iter()
+            .filter(|(name, n)| *n > 0 || always.contains(name))
+            .map(|(name, n)| format!("{} {name}", thousands(*n)))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The lines printed at the end: the counts, why it stopped, the files.
@@ -108,10 +158,11 @@ impl Summary {
         if let Some((n, paused)) = self.throttled {
             out.push(format!(
                 "throttled: the portal answered 429 Too Many Requests {} time{}; every worker paused \
-                 {} in all and the pace was lowered (a lower --rate avoids this)",
+                 {} in all{}",
                 thousands(n),
                 plural(n),
-                duration(paused)
+                duration(paused),
+                self.accepted_rate.map(advice).unwrap_or_default()
             ));
         }
         if let Some(line) = self.unread_after {
@@ -145,6 +196,22 @@ impl Summary {
     }
 }
 
+/// `; the portal accepted about 40 users/s: -r 38 avoids throttling next time`
+fn advice(rate: f64) -> String {
+    let (about, hint) = if rate >= 10.0 {
+        (
+            format!("{rate:.0}"),
+            format!("{:.0}", (rate * 0.95).floor()),
+        )
+    } else {
+        (
+            format!("{rate:.1}"),
+            format!("{:.1}", (rate * 9.5).floor() / 10.0),
+        )
+    };
+    format!("; the portal accepted about {about} users/s: -r {hint} avoids throttling next time")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +229,23 @@ mod tests {
         assert_eq!(
             s.line(),
             "9,812 rows: 9,700 created, 100 skipped, 12 failed in 1m32s (106.7 users/s)"
+        );
+    }
+
+    #[test]
+    fn what_the_pace_learnt_is_said() {
+        let s = Summary {
+            throttled: Some((12, Duration::from_secs(3))),
+            accepted_rate: Some(40.2),
+            ..Default::default()
+        };
+        assert!(s.closing_lines()[1].ends_with(
+            "every worker paused 3.0s in all; the portal accepted about 40 users/s: -r 38 avoids \
+             throttling next time"
+        ));
+        assert_eq!(
+            advice(4.97),
+            "; the portal accepted about 5.0 users/s: -r 4.7 avoids throttling next time"
         );
     }
 

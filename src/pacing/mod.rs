@@ -1,6 +1,6 @@
-//! How fast rows go out: the shared token bucket (with adaptive slow-down on
-//! 429s), the pause gate every worker waits on after a 429, and the retry
-//! backoff schedule.
+//! How fast requests go out: the shared token bucket at the pace the
+//! adaptive controller finds (`adaptive`), the pause gate every worker waits
+//! on after a 429, and the retry backoff schedule. Owns its constants.
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,38 +11,28 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// The token bucket in front of every POST. `--rate 0` means none, until the
-/// portal answers 429: then the rate drops multiplicatively (x0.7) and comes
-/// back additively in quiet seconds, never above `--rate`.
+mod adaptive;
+
+pub(crate) use adaptive::Ticket;
+use adaptive::{Change, Controller};
+
+/// The token bucket in front of every row's request, at the pace the
+/// [`Controller`] sets: `--rate` (or none with `-r 0`) until the portal
+/// answers 429, then just under the rate the portal was measured to accept,
+/// never above `--rate`.
 pub(crate) struct Pacer {
-    max_rate: Option<f64>,
-    /// The lowest rate a 429 may bring: 0.1/s, or `--rate` when lower.
-    floor: f64,
     burst: NonZeroU32,
     state: Mutex<PacerState>,
     /// Wakes the waiters of a limiter that was just replaced, so that they
     /// queue on the new one (at the new rate) instead of the old.
     changed: Notify,
-    started: Instant,
 }
 
 struct PacerState {
-    /// The rate in force; `None` means unlimited.
-    rate: Option<f64>,
+    controller: Controller,
     limiter: Option<Arc<Bucket>>,
     /// Counts limiter replacements: a token from an older one does not count.
     generation: u64,
-    /// When the last 429 pause ends (or ended): the quiet time counts from there.
-    last_throttle: Option<Instant>,
-    last_raise: Instant,
-    /// The additive step, fixed at the first 429.
-    step: f64,
-    /// With `--rate 0`: above this, limiting stops again.
-    release_above: f64,
-    /// Answers that were not 429, and where the current measure of them
-    /// started (the end of the last 429 pause).
-    accepted: u64,
-    accepted_mark: (Instant, u64),
 }
 
 /// A row that has been answered 429 for this long gives up; a single
@@ -52,14 +42,11 @@ pub(crate) const THROTTLE_GIVE_UP: Duration = Duration::from_secs(600);
 /// what a row waits anyway, and no `Instant` overflow.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 
-const DECREASE: f64 = 0.7;
+/// The lowest pace a 429 may bring (or `--rate`, when lower).
 const MIN_RATE: f64 = 0.1;
 /// A rate this high is no limit at all (its period would round to zero).
 const MAX_RATE: f64 = 1e9;
 const MAX_BURST: NonZeroU32 = NonZeroU32::new(10_000).unwrap();
-const QUIET: Duration = Duration::from_secs(1);
-/// 429s closer together than this are one burst, counted once.
-const SAME_BURST: Duration = Duration::from_millis(250);
 
 /// The token bucket of a rate: a governor limiter counting in `1/k` of a
 /// token. A POST takes `k` cells; the bucket holds `k * burst + 1`.
@@ -128,46 +115,39 @@ impl Pacer {
     /// `rate` in requests per second (`0` = no limit), `burst` the bucket's size.
     pub(crate) fn new(rate: f64, burst: u32) -> Pacer {
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-        let max_rate = (rate > 0.0 && rate < MAX_RATE).then_some(rate);
-        let now = Instant::now();
+        let ceiling = (rate > 0.0 && rate < MAX_RATE).then_some(rate);
+        let floor = ceiling.map_or(MIN_RATE, |r| r.min(MIN_RATE));
         Pacer {
-            max_rate,
-            floor: max_rate.map_or(MIN_RATE, |r| r.min(MIN_RATE)),
             burst,
             state: Mutex::new(PacerState {
-                rate: max_rate,
-                limiter: max_rate.map(|r| Arc::new(Bucket::new(r, burst, true))),
+                controller: Controller::new(ceiling, floor, Instant::now()),
+                limiter: ceiling.map(|r| Arc::new(Bucket::new(r, burst, true))),
                 generation: 0,
-                last_throttle: None,
-                last_raise: now,
-                step: 0.0,
-                release_above: f64::INFINITY,
-                accepted: 0,
-                accepted_mark: (now, 0),
             }),
             changed: Notify::new(),
-            started: now,
         }
     }
 
-    /// Waits for a token of the limiter in force: call once before each POST.
-    pub(crate) async fn acquire(&self) {
+    /// Waits for a token of the limiter in force: call once before each
+    /// request; hand the ticket back with its answer.
+    pub(crate) async fn acquire(&self) -> Ticket {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
             let (limiter, generation) = {
                 let mut s = self.lock();
-                self.maybe_raise(&mut s);
+                self.follow_controller(&mut s);
                 (s.limiter.clone(), s.generation)
             };
             let Some(limiter) = limiter else {
-                return;
+                return self.lock().controller.on_send(Instant::now());
             };
             tokio::select! {
                 () = limiter.until_ready() => {
-                    if self.lock().generation == generation {
-                        return;
+                    let mut s = self.lock();
+                    if s.generation == generation {
+                        return s.controller.on_send(Instant::now());
                     }
                 }
                 () = changed => {}
@@ -179,98 +159,54 @@ impl Pacer {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn set_rate(&self, s: &mut PacerState, rate: Option<f64>) {
-        s.rate = rate;
-        s.limiter = rate.map(|r| Arc::new(Bucket::new(r, self.burst, false)));
+    /// Takes the controller's due decisions; a new pace replaces the limiter.
+    fn follow_controller(&self, s: &mut PacerState) {
+        let before = s.controller.rate();
+        let Some(change) = s.controller.tick(Instant::now()) else {
+            return;
+        };
+        let after = s.controller.rate();
+        if after == before {
+            return;
+        }
+        tracing::info!(
+            from = %before.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.1}/s")),
+            to = %after.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.1}/s")),
+            measured = ?s.controller.measured().map(|m| format!("{m:.1}/s")),
+            "pace: {}",
+            match change {
+                Change::Doubling => "starting up: doubling after the first 429s",
+                Change::Measured => "429: just under the rate the portal accepted",
+                Change::Cut => "429 soon after a change: well above the portal's limit",
+                Change::Recover => "closing in on the portal's rate",
+                Change::Probe => "probing above the portal's measured rate",
+            }
+        );
+        s.limiter = after.map(|r| Arc::new(Bucket::new(r, self.burst, false)));
         s.generation += 1;
         self.changed.notify_waiters();
     }
 
-    /// A 429 was answered and every worker now pauses for `pause`: slow the
-    /// whole pool down.
-    pub(crate) fn on_throttle(&self, pause: Duration) {
+    /// The answer to the request of `ticket`: throttled (a 429 asking to
+    /// wait), or any other answer.
+    pub(crate) fn on_answer(&self, ticket: Ticket, throttled: Option<Duration>) {
         let now = Instant::now();
-        let pause_end = now + pause.min(THROTTLE_GIVE_UP);
         let mut s = self.lock();
-        // 429s during the pause, or just after the last one, are one burst.
-        if let Some(t) = s.last_throttle
-            && now.saturating_duration_since(t) < SAME_BURST
-        {
-            s.last_throttle = Some(t.max(pause_end));
-            s.last_raise = s.last_raise.max(pause_end);
-            return;
+        s.controller.on_answer(ticket, throttled, now);
+        if throttled.is_some() {
+            self.follow_controller(&mut s);
         }
-        // What the portal accepted since the last pause ended is the best
-        // estimate of what it allows; without one, the run's average.
-        let (at, count) = s.accepted_mark;
-        let since_mark = s.accepted - count;
-        let secs = now.saturating_duration_since(at).as_secs_f64();
-        let measured = (secs >= 0.05 && since_mark > 0).then(|| since_mark as f64 / secs);
-        let average = || {
-            let secs = now.duration_since(self.started).as_secs_f64().max(0.05);
-            (s.accepted > 0).then(|| s.accepted as f64 / secs)
-        };
-        let current = match (s.rate, measured) {
-            (Some(r), Some(m)) => r.min(m),
-            (Some(r), None) => r,
-            (None, Some(m)) => m,
-            (None, None) => average().unwrap_or(1.0),
-        };
-        if self.max_rate.is_none() && s.release_above.is_infinite() {
-            s.release_above = (current * 2.0).max(1.0);
-        }
-        // The pause is not a quiet period: the next measure starts after it.
-        s.accepted_mark = (pause_end, s.accepted);
-        let new_rate = (current * DECREASE).max(self.floor);
-        if s.step == 0.0 {
-            s.step = (self.max_rate.unwrap_or(current) / 20.0).max(0.5);
-        }
-        self.set_rate(&mut s, Some(new_rate));
-        s.last_throttle = Some(pause_end);
-        s.last_raise = pause_end;
-        tracing::info!(rate = format!("{new_rate:.1}/s"), "429: slowing down");
     }
 
-    fn maybe_raise(&self, s: &mut PacerState) {
-        let Some(rate) = s.rate else {
-            return;
-        };
-        let Some(last) = s.last_throttle else {
-            return;
-        };
-        let now = Instant::now();
-        if now.saturating_duration_since(last) < QUIET
-            || now.saturating_duration_since(s.last_raise) < QUIET
-        {
-            return;
-        }
-        s.last_raise = now;
-        let raised = rate + s.step;
-        match self.max_rate {
-            Some(max) if raised >= max => {
-                self.set_rate(s, Some(max));
-                s.last_throttle = None;
-            }
-            None if raised >= s.release_above => {
-                self.set_rate(s, None);
-                s.last_throttle = None;
-                s.release_above = f64::INFINITY;
-                s.accepted_mark = (now, s.accepted);
-            }
-            _ => self.set_rate(s, Some(raised)),
-        }
-        tracing::debug!(rate = ?s.rate, "quiet: speeding up");
+    /// The rate the portal was measured to accept, once it throttled.
+    pub(crate) fn learned(&self) -> Option<f64> {
+        self.lock().controller.measured()
     }
 
-    /// An answer that was not a 429: the portal did not throttle this request.
-    pub(crate) fn on_not_throttled(&self) {
-        self.lock().accepted += 1;
-    }
-
-    /// The rate in force now (`None`: unlimited).
+    /// The pace in force now (`None`: unlimited).
     #[cfg(test)]
     fn current_rate(&self) -> Option<f64> {
-        self.lock().rate
+        self.lock().controller.rate()
     }
 }
 
@@ -409,54 +345,33 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn throttling_lowers_then_restores_the_rate() {
-        let p = Pacer::new(100.0, 1);
-        assert_eq!(p.current_rate(), Some(100.0));
-        p.on_throttle(Duration::ZERO);
-        assert_eq!(p.current_rate(), Some(70.0));
-        p.on_throttle(Duration::ZERO); // same burst of 429s: counted once
-        assert_eq!(p.current_rate(), Some(70.0));
-        {
-            let mut s = p.state.lock().unwrap();
-            s.last_throttle = Some(Instant::now() - Duration::from_secs(2));
-            s.last_raise = Instant::now() - Duration::from_secs(2);
-        }
-        p.acquire().await;
-        assert_eq!(p.current_rate(), Some(75.0));
-        for _ in 0..10 {
-            {
-                let mut s = p.state.lock().unwrap();
-                s.last_raise = Instant::now() - Duration::from_secs(2);
-            }
-            p.acquire().await;
-        }
-        assert_eq!(p.current_rate(), Some(100.0), "never above --rate");
-    }
-
     #[tokio::test(start_paused = true)]
-    async fn the_pause_itself_is_not_a_quiet_second() {
-        let p = Pacer::new(100.0, 1);
-        p.on_throttle(Duration::from_secs(1));
-        assert_eq!(p.current_rate(), Some(70.0));
-        // A 429 answered during the pause belongs to the same burst.
-        tokio::time::advance(Duration::from_millis(600)).await;
-        p.on_throttle(Duration::from_secs(1));
-        assert_eq!(p.current_rate(), Some(70.0));
-        // The pause (until 1.6 s) is over: no raise before a quiet second after it.
-        tokio::time::advance(Duration::from_millis(1100)).await;
-        p.acquire().await;
-        assert_eq!(p.current_rate(), Some(70.0));
+    async fn a_429_after_a_long_stretch_sets_the_pace_just_under_it() {
+        let p = Pacer::new(0.0, 1);
+        assert_eq!(p.current_rate(), None, "-r 0: unpaced until a 429");
+        // The unpaced burst: 5 accepted, then 429s.
+        let mut tickets = Vec::new();
+        for _ in 0..16 {
+            tickets.push(p.acquire().await);
+        }
+        for (i, t) in tickets.into_iter().enumerate() {
+            p.on_answer(t, (i >= 5).then_some(Duration::from_secs(1)));
+        }
+        assert_eq!(p.current_rate(), None, "decided at the pause's end");
         tokio::time::advance(Duration::from_secs(1)).await;
-        p.acquire().await;
-        assert_eq!(p.current_rate(), Some(75.0));
+        let t = p.acquire().await;
+        assert_eq!(
+            p.current_rate(),
+            Some(5.0),
+            "start-up from the burst's size"
+        );
+        p.on_answer(t, None);
     }
 
     #[test]
     fn a_rate_below_the_floor_is_kept() {
         let p = Pacer::new(0.05, 1);
-        p.on_throttle(Duration::ZERO);
-        assert_eq!(p.current_rate(), Some(0.05), "never above --rate");
+        assert_eq!(p.current_rate(), Some(0.05));
     }
 
     #[test]
@@ -482,29 +397,13 @@ mod tests {
         assert!(!waiter.is_finished());
         {
             let mut s = p.lock();
-            p.set_rate(&mut s, None);
+            s.limiter = None;
+            s.generation += 1;
+            p.changed.notify_waiters();
         }
         tokio::time::timeout(Duration::from_secs(2), waiter)
             .await
             .expect("the waiter stayed on the old limiter")
             .unwrap();
-    }
-
-    #[tokio::test]
-    async fn unlimited_gets_a_limit_only_after_a_429() {
-        let p = Pacer::new(0.0, 1);
-        assert_eq!(p.current_rate(), None);
-        for _ in 0..40 {
-            p.acquire().await;
-            p.on_not_throttled();
-        }
-        {
-            let mut s = p.state.lock().unwrap();
-            s.accepted_mark.0 = Instant::now() - Duration::from_secs(1);
-        }
-        p.on_throttle(Duration::ZERO);
-        // 40 accepted in the last second: 70% of that.
-        let r = p.current_rate().unwrap();
-        assert!((27.0..=29.0).contains(&r), "{r}");
     }
 }

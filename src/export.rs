@@ -1,0 +1,200 @@
+//! `export`: every user of the enterprise as a CSV in the import's own
+//! columns, sorted by username: the template, the backup before a bulk
+//! change, and a file that imported back with `--existing update` changes
+//! nothing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::human::{plural, thousands};
+use crate::input::Column;
+use crate::portal::Directory;
+use crate::portal::users::PortalUser;
+use crate::report::{Operation, Summary};
+use crate::setup;
+use crate::stop::Stop;
+use crate::{Console, Error, Options};
+
+/// The import's columns but the password, in its documented order.
+const COLUMNS: [Column; 18] = [
+    Column::Username,
+    Column::Email,
+    Column::FirstName,
+    Column::LastName,
+    Column::Group,
+    Column::FaxNumber,
+    Column::Salutation,
+    Column::JobTitle,
+    Column::CompanyName,
+    Column::Address,
+    Column::City,
+    Column::State,
+    Column::Country,
+    Column::ZipCode,
+    Column::PhoneNumber,
+    Column::MobileNumber,
+    Column::Language,
+    Column::TimeZone,
+];
+
+/// Writes the export to `out` (replaced atomically) or standard output.
+pub(crate) async fn run(
+    opts: &Options,
+    out: Option<&Path>,
+    stop: Arc<Stop>,
+    console: &mut dyn Console,
+) -> Result<Summary, Error> {
+    let started = Instant::now();
+    let (config, warnings) = Config::load(&opts.config, opts.env_token.clone())?;
+    for w in warnings {
+        console.warn(w);
+    }
+    let engine = setup::engine(opts, &config, stop)?;
+    let dir = setup::look_up_directory(&engine).await?;
+    let roster = setup::look_up_users(&engine).await?;
+    let mut users: Vec<&PortalUser> = roster.users().iter().collect();
+    users.sort_by(|a, b| {
+        a.username
+            .to_lowercase()
+            .cmp(&b.username.to_lowercase())
+            .then_with(|| a.username.cmp(&b.username))
+    });
+    let mut unknown_groups = 0u64;
+    let mut bytes = Vec::with_capacity(users.len() * 128);
+    {
+        let mut w = csv::Writer::from_writer(&mut bytes);
+        let io = |e: csv::Error| Error::Export {
+            path: out.map_or_else(|| PathBuf::from("-"), Path::to_owned),
+            source: e.into(),
+        };
+        w.write_record(COLUMNS.iter().map(|c| c.name()))
+            .map_err(io)?;
+        for u in &users {
+            let (row, known) = row(u, &dir);
+            unknown_groups += u64::from(!known);
+            w.write_record(&row).map_err(io)?;
+        }
+        w.flush().map_err(|e| io(e.into()))?;
+    }
+    if unknown_groups > 0 {
+        console.warn(format!(
+            "{} user{} in a group the groups lookup does not list: their group cell is empty",
+            thousands(unknown_groups),
+            plural(unknown_groups)
+        ));
+    }
+    if let Some(path) = out {
+        replace(path, &bytes).map_err(|source| Error::Export {
+            path: path.to_owned(),
+            source,
+        })?;
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(&bytes)
+            .and_then(|()| stdout.flush())
+            .map_err(|source| Error::Export {
+                path: "-".into(),
+                source,
+            })?;
+    }
+    Ok(Summary {
+        rows: users.len() as u64,
+        elapsed: started.elapsed(),
+        operation: Operation::Export,
+        exported_to: Some(
+            out.map_or_else(|| "standard output".to_owned(), |p| p.display().to_string()),
+        ),
+        ..Summary::default()
+    })
+}
+
+/// One user's cells; and whether its group was found.
+fn row(u: &PortalUser, dir: &Directory) -> (Vec<String>, bool) {
+    let mut known = true;
+    let cells = COLUMNS
+        .iter()
+        .map(|&c| match c {
+            Column::Group => match u.group_id.as_deref() {
+                None => String::new(),
+                Some(id) => dir.group_name(id).map_or_else(
+                    || {
+                        known = false;
+                        String::new()
+                    },
+                    str::to_owned,
+                ),
+            },
+            Column::FaxNumber => {
+                let by_id = u.fax_id.as_deref().and_then(|id| dir.fax_by_id(id));
+                by_id.unwrap_or(u.value(c)).to_owned()
+            }
+            _ => u.value(c).to_owned(),
+        })
+        .collect();
+    (cells, known)
+}
+
+/// Writes `bytes` next to `path`, then renames it over `path`: a reader sees
+/// the old file or the new one, never half of either.
+fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_user_becomes_the_imports_cells() {
+        let dir = Directory::from_answers(
+            &json!({"default": 1, "groups": {"1": "Everyone", "12": "Casterly Rock"}}),
+            &json!({"fax_numbers": {"501": {"number": "+15145550101"}}}),
+        )
+        .unwrap();
+        let u = PortalUser::from_json(&json!({"id": 7, "username": "tirion", "email": "t@w.com",
+            "group_id": 12, "main_fax_number_id": 501, "language": "fr", "first_name": "Tirion"}))
+        .unwrap();
+        let (cells, known) = row(&u, &dir);
+        assert!(known);
+        assert_eq!(
+            cells[..6],
+            [
+                "tirion",
+                "t@w.com",
+                "Tirion",
+                "",
+                "Casterly Rock",
+                "+15145550101"
+            ]
+        );
+        assert_eq!(cells[16], "fr");
+    }
+
+    #[test]
+    fn a_file_is_replaced_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("users.csv");
+        std::fs::write(&p, "old\n").unwrap();
+        replace(&p, b"new\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "new\n");
+        assert_eq!(
+            std::fs::read_dir(d.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+    }
+}
