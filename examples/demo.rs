@@ -28,6 +28,9 @@ fn main() -> std::process::ExitCode {
     let config = dir.join("config.json");
     let csv = dir.join("users.csv");
     std::fs::write(&config, sb.config_json("manual")).expect("write the demo config");
+    // A config holding a token is the owner's alone.
+    #[cfg(unix)]
+    let _ = std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600));
     let mut f = std::io::BufWriter::new(std::fs::File::create(&csv).expect("create the demo CSV"));
     writeln!(
         f,

@@ -65,6 +65,9 @@ fn main() {
     }
     let path = std::path::Path::new("target/sandbox-config.json");
     std::fs::write(path, sb.config_json(&mode)).expect("write target/sandbox-config.json");
+    // A config holding a token is the owner's alone.
+    #[cfg(unix)]
+    let _ = std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600));
     eprintln!(
         "sandbox portal at {} holding {} users — config written to {}; Ctrl-C to stop",
         sb.url(),

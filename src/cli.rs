@@ -395,11 +395,11 @@ pub struct TerminalConsole;
 
 impl crate::Console for TerminalConsole {
     fn warn(&mut self, message: String) {
-        eprintln!("warning: {message}");
+        eprintln!("warning: {}", crate::sanitize::visible(&message));
     }
 
     fn say(&mut self, line: String) {
-        eprintln!("{line}");
+        eprintln!("{}", crate::sanitize::visible(&line));
     }
 
     fn ask(&mut self, prompt: &str) -> Option<String> {
@@ -419,12 +419,12 @@ pub fn conclude(result: &Result<Summary, Error>) -> u8 {
     match result {
         Ok(summary) => {
             for line in summary.closing_lines() {
-                eprintln!("{line}");
+                eprintln!("{}", crate::sanitize::visible(&line));
             }
             crate::exit_code(summary)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::sanitize::visible(&e.to_string()));
             e.exit_code()
         }
     }

@@ -120,7 +120,12 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(path, &bytes, env_token)
+        let from_env = env_token.is_some();
+        let (config, mut warnings) = Self::parse(path, &bytes, env_token)?;
+        if !from_env && let Some(w) = readable_by_others(path) {
+            warnings.push(w);
+        }
+        Ok((config, warnings))
     }
 
     pub(crate) fn parse(
@@ -234,6 +239,27 @@ fn password_mode(map: &Map<String, Value>) -> Result<PasswordMode, String> {
     })
 }
 
+/// A config holding the token should be the owner's alone, as ssh asks of
+/// keys: a warning naming the mode and the fix.
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "config file {} holds the access token and is readable by others (mode {mode:04o}): \
+             chmod 600 {}",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_: &Path) -> Option<String> {
+    None
+}
+
 fn string_key<'a>(map: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, String> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -269,6 +295,13 @@ pub(crate) fn parse_endpoint(s: &str) -> Result<Url, String> {
     }
     if host.is_empty() {
         return Err(format!("\"endpoint\" \"{s}\" has no host name"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Not echoed: it holds a password.
+        return Err(format!(
+            "\"endpoint\" holds a user name or password before its host (https://user:password@{host}/…); \
+             the access token is the only credential the portal takes: remove them"
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
@@ -378,6 +411,12 @@ mod tests {
         assert!(parse_endpoint("http://127.5.5.5").is_ok());
         assert!(parse_endpoint("http://localhost:3000/").is_ok());
         assert!(parse_endpoint("http://[::1]:3000/").is_ok());
+        let e = parse_endpoint("http://admin:S3cretPW@127.0.0.1:8080").unwrap_err();
+        assert!(
+            e.contains("user name or password") && !e.contains("S3cretPW"),
+            "{e}"
+        );
+        assert!(parse_endpoint("https://admin@portal.example.com").is_err());
         let e = parse_endpoint("http://portal.xmedius.com").unwrap_err();
         assert!(e.contains("unencrypted"), "{e}");
         assert!(parse_endpoint("ftp://x.com").is_err());

@@ -125,6 +125,15 @@ impl Error {
 /// could not be read to its end, 130 interrupted.
 #[must_use]
 pub fn exit_code(summary: &Summary) -> u8 {
+    let code = rows_code(summary);
+    // An output file that could not be written whole is no success.
+    if code == 0 && !summary.incomplete.is_empty() {
+        return 1;
+    }
+    code
+}
+
+fn rows_code(summary: &Summary) -> u8 {
     match summary.stop {
         Some(StopReason::Interrupted) => 130,
         Some(StopReason::Unauthorized) => 2,

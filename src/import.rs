@@ -95,6 +95,7 @@ impl ImportPlanner {
                 record,
                 action: Action::Create {
                     existing_fails: self.existing == Existing::Fail,
+                    known_new: self.roster.is_some(),
                 },
                 warning,
             });

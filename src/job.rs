@@ -12,9 +12,14 @@ use crate::stop::Stop;
 /// What a row's request does, and so how its end reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
-    /// POST a new user; `existing_fails`: a user that exists fails the row
-    /// (`--existing fail`) instead of skipping it.
-    Create { existing_fails: bool },
+    /// POST a new user. `existing_fails`: a user that exists fails the row
+    /// (`--existing fail`) instead of skipping it. `known_new`: the user
+    /// list at start did not have it (so a lost answer then "already taken"
+    /// was this run's doing).
+    Create {
+        existing_fails: bool,
+        known_new: bool,
+    },
     /// PUT the fields that differ; the message lists them.
     Update { changes: String },
     /// DELETE a user.
@@ -61,14 +66,29 @@ impl Action {
     fn conclude(self, settled: &Settled) -> (RowStatus, Option<String>) {
         match (self, &settled.end) {
             (Action::Create { .. }, End::Success(_)) => (RowStatus::Created, None),
-            // An earlier attempt whose answer was lost made it.
-            (Action::Create { .. }, End::Exists) if settled.maybe_sent => (
+            // The user list at start did not have it: the attempt whose
+            // answer was lost made it.
+            (
+                Action::Create {
+                    known_new: true, ..
+                },
+                End::Exists,
+            ) if settled.maybe_sent => (
                 RowStatus::Created,
                 Some("created by an earlier attempt whose answer was lost".into()),
+            ),
+            // Nothing says who made it: never claim a creation.
+            (Action::Create { .. }, End::Exists) if settled.maybe_sent => (
+                RowStatus::Skipped,
+                Some(
+                    "already exists (an earlier attempt whose answer was lost may have created it)"
+                        .into(),
+                ),
             ),
             (
                 Action::Create {
                     existing_fails: true,
+                    ..
                 },
                 End::Exists,
             ) => (
@@ -93,7 +113,16 @@ impl Action {
                 RowStatus::Absent,
                 Some("no such user (already deleted?)".into()),
             ),
-            _ => (RowStatus::Failed, settled.failure_message()),
+            (action, _) => (RowStatus::Failed, settled.failure_message(action.unsure())),
+        }
+    }
+
+    /// What an attempt whose answer was lost may have done.
+    fn unsure(&self) -> &'static str {
+        match self {
+            Action::Create { .. } => "it may or may not exist now",
+            Action::Update { .. } => "the change may or may not have been made",
+            Action::Delete => "it may or may not be deleted now",
         }
     }
 }
@@ -115,6 +144,7 @@ mod tests {
     fn conclude(end: End, maybe_sent: bool) -> (RowStatus, Option<String>) {
         Action::Create {
             existing_fails: false,
+            known_new: false,
         }
         .conclude(&settled(end, maybe_sent))
     }
@@ -129,10 +159,24 @@ mod tests {
             conclude(End::Exists, false),
             (RowStatus::Skipped, Some("already exists".into()))
         );
-        assert_eq!(conclude(End::Exists, true).0, RowStatus::Created);
+        // A lost answer, then "already taken": not claimed as created…
+        assert_eq!(conclude(End::Exists, true).0, RowStatus::Skipped);
+        // …unless the user list at start did not have it.
+        let known_new = Action::Create {
+            existing_fails: false,
+            known_new: true,
+        };
+        assert_eq!(
+            known_new.conclude(&settled(End::Exists, true)).0,
+            RowStatus::Created
+        );
         assert_eq!(
             conclude(End::Rejected("email: bad".into()), true),
-            (RowStatus::Failed, Some("email: bad".into()))
+            (
+                RowStatus::Failed,
+                Some("email: bad; it may or may not exist now".into())
+            ),
+            "an earlier attempt's answer was lost: the caveat stays"
         );
         assert_eq!(conclude(End::ThrottledTooLong, false).0, RowStatus::Failed);
     }
@@ -164,7 +208,8 @@ mod tests {
         );
         assert_eq!(
             Action::Create {
-                existing_fails: true
+                existing_fails: true,
+                known_new: false,
             }
             .conclude(&settled(End::Exists, false))
             .0,
@@ -186,9 +231,11 @@ mod tests {
                 url: "http://127.0.0.1/".parse().unwrap(),
                 body: None,
                 paced: true,
+                max_answer: 1024,
             },
             action: Action::Create {
                 existing_fails: false,
+                known_new: false,
             },
             warning: None,
         };

@@ -25,6 +25,7 @@ mod rails;
 mod report;
 mod retry;
 mod roster;
+mod sanitize;
 mod secret;
 mod setup;
 mod stop;

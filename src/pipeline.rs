@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::input::{Record, Rows, windows_1252_warning};
+use crate::input::{InputError, Record, Rows, windows_1252_warning};
 use crate::job::Job;
 use crate::report::{self, Event, ReporterSetup, RowResult, RowStatus, Summary};
 use crate::retry::Engine;
@@ -44,8 +44,15 @@ pub(crate) async fn run(pass: Pass) -> Result<Summary, tokio::task::JoinError> {
     }
     let notices = tokio::spawn(notice_stop(stop.clone(), events_tx.downgrade()));
     let (jobs_tx, workers) = start_pool(engine.as_ref(), concurrency, &events_tx);
-    let stream = expected_rows.is_none();
-    let read_end = read_rows(input, planner.as_mut(), stream, &stop, jobs_tx, &events_tx).await;
+    let read_end = read_rows(
+        input,
+        planner.as_mut(),
+        expected_rows,
+        &stop,
+        jobs_tx,
+        &events_tx,
+    )
+    .await;
     for w in workers {
         let _ = w.await;
     }
@@ -133,12 +140,14 @@ struct ReadEnd {
 async fn read_rows(
     mut input: Rows,
     planner: &mut dyn Planner,
-    stream: bool,
+    expected_rows: Option<u64>,
     stop: &Stop,
     jobs: async_channel::Sender<Job>,
     events: &mpsc::Sender<Event>,
 ) -> ReadEnd {
+    let stream = expected_rows.is_none();
     let mut last_line = input.header_line();
+    let mut read_rows = 0u64;
     loop {
         let next = tokio::select! {
             biased;
@@ -148,7 +157,22 @@ async fn read_rows(
             next = input.next() => next,
         };
         let read = match next {
-            None => return ReadEnd::default(),
+            // A file that shrank or grew since it was counted: say so
+            // rather than end green with rows missing.
+            None => {
+                let error =
+                    expected_rows
+                        .filter(|n| *n != read_rows)
+                        .map(|counted| InputError::Changed {
+                            path: input.path().to_owned(),
+                            counted,
+                            read: read_rows,
+                        });
+                return ReadEnd {
+                    error,
+                    unread_after: None,
+                };
+            }
             Some(Err(e)) => {
                 return ReadEnd {
                     error: Some(e),
@@ -158,6 +182,7 @@ async fn read_rows(
             Some(Ok(read)) => read,
         };
         last_line = read.record.line;
+        read_rows += 1;
         if read.first_windows_1252 {
             let w = windows_1252_warning(input.path(), read.record.line);
             if events.send(Event::Warning(w)).await.is_err() {

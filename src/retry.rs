@@ -55,32 +55,46 @@ pub(crate) struct Settled {
 
 impl Settled {
     /// ` (gave up after 3 attempts; it may or may not exist now)` and the
-    /// like: the sentence a failed row's message ends with.
-    pub(crate) fn failure_message(&self) -> Option<String> {
+    /// like: the sentence a failed row's message ends with. `unsure` says
+    /// what an attempt whose answer was lost may have done, whatever ends
+    /// the row afterwards.
+    pub(crate) fn failure_message(&self, unsure: &str) -> Option<String> {
         let unsure = if self.maybe_sent {
-            "; it may or may not exist now"
+            format!("; {unsure}")
         } else {
-            ""
+            String::new()
         };
         Some(match &self.end {
             End::Success(_) | End::Exists | End::Stopped { last: None } => return None,
-            End::Rejected(m) | End::Unauthorized(m) | End::NotFound(m) => m.clone(),
+            End::Rejected(m) | End::Unauthorized(m) | End::NotFound(m) => format!("{m}{unsure}"),
+            End::ThrottledTooLong | End::AskedToWait(_) if self.maybe_sent => {
+                let mut m = self.failure_message_plain();
+                m.push_str(&unsure);
+                m
+            }
             End::GaveUp(reason) => format!(
                 "{reason} (gave up after {} attempt{}{unsure})",
                 self.attempts,
                 human::plural(u64::from(self.attempts))
             ),
-            End::ThrottledTooLong => "the portal kept answering 429 Too Many Requests: waiting \
-                 more would pass the 10 minutes a row waits; try a lower --rate, or later"
-                .to_owned(),
-            End::AskedToWait(d) => format!(
-                "the portal answered 429 Too Many Requests and asked to wait {} (Retry-After)",
-                human::wait(*d)
-            ),
+            End::ThrottledTooLong | End::AskedToWait(_) => self.failure_message_plain(),
             End::Stopped { last: Some(why) } => {
                 format!("stopped before it could be retried (last attempt: {why}){unsure}")
             }
         })
+    }
+
+    /// The throttling endings' own sentence.
+    fn failure_message_plain(&self) -> String {
+        match &self.end {
+            End::AskedToWait(d) => format!(
+                "the portal answered 429 Too Many Requests and asked to wait {} (Retry-After)",
+                human::wait(*d)
+            ),
+            _ => "the portal kept answering 429 Too Many Requests: waiting more would pass the \
+                  10 minutes a row waits; try a lower --rate, or later"
+                .to_owned(),
+        }
     }
 }
 
@@ -377,7 +391,7 @@ mod tests {
         assert_eq!(s.attempts, 4);
         assert!(s.maybe_sent);
         assert_eq!(
-            s.failure_message().unwrap(),
+            s.failure_message(UNSURE).unwrap(),
             "HTTP 502 Bad Gateway (gave up after 4 attempts; it may or may not exist now)"
         );
         let mut none = History::new(0);
@@ -408,7 +422,7 @@ mod tests {
         let s = h.stopped();
         assert_eq!(s.end, End::Stopped { last: None });
         assert_eq!(s.attempts, 0);
-        assert_eq!(s.failure_message(), None);
+        assert_eq!(s.failure_message(UNSURE), None);
     }
 
     #[tokio::test(start_paused = true)]
@@ -453,6 +467,8 @@ mod tests {
         );
     }
 
+    const UNSURE: &str = "it may or may not exist now";
+
     #[test]
     fn failure_messages() {
         let settled = |end, attempts, maybe_sent| Settled {
@@ -462,7 +478,7 @@ mod tests {
             maybe_sent,
         };
         assert_eq!(
-            settled(End::GaveUp("no answer".into()), 1, false).failure_message(),
+            settled(End::GaveUp("no answer".into()), 1, false).failure_message(UNSURE),
             Some("no answer (gave up after 1 attempt)".into())
         );
         assert_eq!(
@@ -473,7 +489,7 @@ mod tests {
                 2,
                 true
             )
-            .failure_message(),
+            .failure_message(UNSURE),
             Some(
                 "stopped before it could be retried (last attempt: HTTP 503 Service \
                  Unavailable); it may or may not exist now"
@@ -482,10 +498,10 @@ mod tests {
         );
         assert!(
             settled(End::AskedToWait(Duration::from_secs(86_400)), 1, false)
-                .failure_message()
+                .failure_message(UNSURE)
                 .unwrap()
                 .contains("asked to wait a day or more")
         );
-        assert_eq!(settled(End::Exists, 1, false).failure_message(), None);
+        assert_eq!(settled(End::Exists, 1, false).failure_message(UNSURE), None);
     }
 }

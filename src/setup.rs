@@ -137,29 +137,51 @@ fn check_options(opts: &Options) -> Result<(), Error> {
             "--offline only goes with --dry-run (a real import must talk to the portal)".into(),
         ));
     }
-    // An output file that is the input (or another output) would destroy it.
-    let mut seen: Vec<(&str, PathBuf)> = Vec::new();
+    // An output file that is the input (or another output) would destroy
+    // it: by path, or by the file itself (a hard link, a bind mount).
+    let mut seen: Vec<(&str, PathBuf, Option<FileId>)> = Vec::new();
     if let Some(Source::File(p)) = opts.source() {
-        seen.push(("the CSV file", canonical(p)));
+        seen.push(("the CSV file", canonical(p), file_id(p)));
     }
-    seen.push(("the config file", canonical(&opts.config)));
+    seen.push((
+        "the config file",
+        canonical(&opts.config),
+        file_id(&opts.config),
+    ));
     for (flag, path) in [
         ("--report", &opts.report),
         ("--failed", &opts.failed),
         ("--journal", &opts.journal),
     ] {
         if let Some(p) = path {
-            let c = canonical(p);
-            if let Some((what, _)) = seen.iter().find(|(_, q)| *q == c) {
+            let (c, id) = (canonical(p), file_id(p));
+            let same = |(_, q, qid): &&(&str, PathBuf, Option<FileId>)| {
+                *q == c || (id.is_some() && *qid == id)
+            };
+            if let Some((what, _, _)) = seen.iter().find(same) {
                 return Err(Error::Usage(format!(
                     "{flag} {} is also {what}; give it a path of its own",
                     p.display()
                 )));
             }
-            seen.push((flag, c));
+            seen.push((flag, c, id));
         }
     }
     Ok(())
+}
+
+/// Which file a path is (device and inode), when it exists.
+type FileId = (u64, u64);
+
+#[cfg(unix)]
+fn file_id(p: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &Path) -> Option<FileId> {
+    None
 }
 
 /// The absolute form of a path that may not exist yet.

@@ -382,8 +382,14 @@ fn assert_failures(stdout: &str, bad: &[(u64, String)]) {
         .collect();
     assert_eq!(failed.len(), bad.len(), "{stdout}");
     for (line, reason) in bad {
+        // Named by its e-mail and its line, or (cells not lined up with the
+        // header) by its line alone.
         let prefix = format!("Failed: line {line}: ");
-        let hits: Vec<&&str> = failed.iter().filter(|l| l.contains(&prefix)).collect();
+        let by_line = format!("line {line}... Failed: ");
+        let hits: Vec<&&str> = failed
+            .iter()
+            .filter(|l| l.contains(&prefix) || l.starts_with(&by_line))
+            .collect();
         assert_eq!(hits.len(), 1, "line {line}: {hits:?}");
         assert!(
             hits[0].contains(reason.as_str()),

@@ -117,6 +117,9 @@ pub enum HeaderError {
     Unclosed(super::stream::Unclosed),
 }
 
+/// Header warnings shown one by one; past them, the rest are counted.
+const HEADER_WARNINGS_SHOWN: usize = 5;
+
 /// The columns a file must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Need {
@@ -142,6 +145,7 @@ impl Header {
         let need = need.into();
         let mut positions = [None; 19];
         let mut warnings = Vec::new();
+        let mut ignored = 0u64;
         for (i, raw) in cells.iter().enumerate() {
             let name = raw.trim_start_matches('\u{feff}').trim();
             match Column::from_header(name) {
@@ -155,15 +159,23 @@ impl Header {
                     }
                     positions[col.index()] = Some(i);
                 }
+                None if warnings.len() >= HEADER_WARNINGS_SHOWN => ignored += 1,
                 None if name.is_empty() => warnings.push(format!(
                     "column {} has no name in the header; its values are ignored",
                     i + 1
                 )),
                 None => warnings.push(format!(
-                    "unknown column \"{name}\" is ignored (not sent){}",
+                    "unknown column \"{}\" is ignored (not sent){}",
+                    crate::sanitize::cut(name, 60),
                     did_you_mean(name, Column::ALL.iter().map(|c| c.name()))
                 )),
             }
+        }
+        if ignored > 0 {
+            warnings.push(format!(
+                "{ignored} more unknown or unnamed column{} ignored (not sent)",
+                if ignored == 1 { " is" } else { "s are" }
+            ));
         }
         let (required, mode) = match need {
             Need::Users(PasswordMode::Manual) => (

@@ -96,6 +96,27 @@ pub enum InputError {
         /// As messages name it.
         path: String,
     },
+    /// The file is not text at all.
+    #[error("CSV file {path} is not a CSV file: it is {kind}. Nothing was read")]
+    NotText {
+        /// As messages name it.
+        path: String,
+        /// What it looks like.
+        kind: &'static str,
+    },
+    /// The file has not as many rows as when it was counted.
+    #[error(
+        "CSV file {path} changed while it was read: {counted} rows were counted at start, {read} \
+         were read; run again on a file that is not being written to"
+    )]
+    Changed {
+        /// As messages name it.
+        path: String,
+        /// Rows at start.
+        counted: u64,
+        /// Rows read.
+        read: u64,
+    },
     /// The header row is not usable.
     #[error("CSV file {path}, line {line}: {source}")]
     Header {
@@ -197,12 +218,19 @@ impl CsvInput {
         need: impl Into<Need>,
     ) -> Result<(CsvInput, Vec<String>), InputError> {
         let need = need.into();
-        let (mut reader, delimiter, tracker) =
-            open_stream(raw).await.map_err(|e| InputError::Read {
-                path: path.clone(),
-                line: 1,
-                source: e.into(),
-            })?;
+        let (mut reader, delimiter, tracker) = open_stream(raw).await.map_err(|e| {
+            match e.get_ref().and_then(|x| x.downcast_ref::<NotText>()) {
+                Some(NotText(kind)) => InputError::NotText {
+                    path: path.clone(),
+                    kind,
+                },
+                None => InputError::Read {
+                    path: path.clone(),
+                    line: 1,
+                    source: e.into(),
+                },
+            }
+        })?;
 
         // The header is the first row holding anything but spaces.
         let mut buf = ByteRecord::new();
@@ -499,10 +527,47 @@ fn excel_sep_line(prefix: &[u8]) -> Option<(u8, usize)> {
     (delimiter != b'"' && !delimiter.is_ascii_alphanumeric()).then_some((delimiter, 5 + end))
 }
 
-/// A record of nothing but spaces (and NULs): a spreadsheet's empty row.
+/// A record of nothing but spaces: a spreadsheet's empty row. (A row of NUL
+/// bytes is something else, and is reported.)
 fn is_blank(rec: &ByteRecord) -> bool {
-    rec.iter()
-        .all(|f| f.iter().all(|b| b.is_ascii_whitespace() || *b == 0))
+    rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace))
+}
+
+/// What a file that is no CSV at all is, by its first bytes.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct NotText(&'static str);
+
+/// Names a file that is not text: by its signature, or by the control
+/// characters of its first line (a CSV has none but tabs and line ends).
+fn not_text(prefix: &[u8]) -> Option<&'static str> {
+    const SIGNATURES: [(&[u8], &str); 6] = [
+        (b"\x1f\x8b", "a gzip archive: uncompress it first"),
+        (
+            b"PK\x03\x04",
+            "a zip archive (an .xlsx or .ods workbook is one: name it .xlsx or .ods)",
+        ),
+        (
+            b"\xd0\xcf\x11\xe0",
+            "an old Office document (an .xls workbook: name it .xls)",
+        ),
+        (b"%PDF", "a PDF document"),
+        (b"\x89PNG", "a PNG image"),
+        (b"\x7fELF", "a program"),
+    ];
+    if let Some((_, what)) = SIGNATURES.iter().find(|(sig, _)| prefix.starts_with(sig)) {
+        return Some(what);
+    }
+    let first_line = prefix
+        .split(|b| matches!(b, b'\n' | b'\r'))
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    let controls = first_line
+        .iter()
+        .filter(|b| (**b < 0x20 && !matches!(b, b'\t' | b'\r')) || **b == 0x7f)
+        .count();
+    (controls > 0 && (first_line.contains(&0) || controls * 10 > first_line.len()))
+        .then_some("binary data, not text")
 }
 
 /// The parser over `raw`: UTF-16 transcoded, a UTF-8 byte-order mark
@@ -528,6 +593,12 @@ async fn open_stream(
         if n == 0 || prefix.len() >= SNIFF_LIMIT || sniff(&prefix).1 {
             break;
         }
+    }
+    if let Some(kind) = not_text(&prefix) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            NotText(kind),
+        ));
     }
     if prefix.starts_with(b"\xef\xbb\xbf") {
         prefix.drain(..3);

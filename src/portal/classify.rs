@@ -27,6 +27,28 @@ pub(crate) enum Outcome {
     Unauthorized { message: String },
 }
 
+impl Outcome {
+    /// The same outcome with each of its texts passed through `f`.
+    pub(crate) fn map_text(self, f: impl Fn(&str) -> String) -> Outcome {
+        match self {
+            Outcome::Rejected { message } => Outcome::Rejected {
+                message: f(&message),
+            },
+            Outcome::NotFound { message } => Outcome::NotFound {
+                message: f(&message),
+            },
+            Outcome::Unauthorized { message } => Outcome::Unauthorized {
+                message: f(&message),
+            },
+            Outcome::Transient { reason, maybe_sent } => Outcome::Transient {
+                reason: f(&reason),
+                maybe_sent,
+            },
+            other => other,
+        }
+    }
+}
+
 /// Classifies an HTTP answer. `retry_after` and `location` are the raw header values.
 pub(crate) fn classify(
     status: u16,

@@ -17,6 +17,7 @@ use reqwest::header::{
 use reqwest::{Client, Method, Url};
 
 use crate::config::Config;
+use crate::sanitize;
 
 const USER_AGENT_VALUE: &str = concat!("xmc-user-importer/", env!("CARGO_PKG_VERSION"));
 
@@ -30,6 +31,8 @@ pub(crate) struct Request {
     /// Waits for a turn of the shared pacer (every row's request); the
     /// lookups at start do not.
     pub(crate) paced: bool,
+    /// The longest answer read; longer is a failed attempt.
+    pub(crate) max_answer: usize,
 }
 
 /// One request's result: the HTTP status (if an answer came) and its meaning.
@@ -71,7 +74,15 @@ pub(crate) struct Portal {
     http: Client,
     /// `{endpoint}/enterprises/{account}`
     base: Url,
+    /// Blanked from whatever the portal says back.
+    token: crate::secret::Secret,
 }
+
+/// No answer of the portal is this long: past it, the answer is cut off
+/// unread (a hostile or broken server must not fill the memory).
+pub(crate) const MAX_ANSWER_BYTES: usize = 1 << 20;
+/// The user list holds every user (~500 bytes each): room for 200,000.
+const MAX_USER_LIST_BYTES: usize = 100 << 20;
 
 /// The HTTP client could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +129,11 @@ impl Portal {
             segs.pop_if_empty()
                 .extend(["enterprises", config.enterprise_account.as_str()]);
         }
-        Ok(Portal { http, base })
+        Ok(Portal {
+            http,
+            base,
+            token: config.access_token.clone(),
+        })
     }
 
     /// `{endpoint}/enterprises/{account}/{leaf…}`
@@ -137,6 +152,10 @@ impl Portal {
             url: self.url(&[lookup.leaf()]),
             body: None,
             paced: false,
+            max_answer: match lookup {
+                Lookup::Users => MAX_USER_LIST_BYTES,
+                Lookup::Groups | Lookup::FaxNumbers => MAX_ANSWER_BYTES,
+            },
         }
     }
 
@@ -147,6 +166,7 @@ impl Portal {
             url: self.url(&["users"]),
             body: Some(body),
             paced: true,
+            max_answer: MAX_ANSWER_BYTES,
         }
     }
 
@@ -157,6 +177,7 @@ impl Portal {
             url: self.url(&["users", id]),
             body: Some(body),
             paced: true,
+            max_answer: MAX_ANSWER_BYTES,
         }
     }
 
@@ -167,6 +188,7 @@ impl Portal {
             url: self.url(&["users", id]),
             body: None,
             paced: true,
+            max_answer: MAX_ANSWER_BYTES,
         }
     }
 
@@ -191,8 +213,20 @@ impl Portal {
         };
         let retry_after = header(RETRY_AFTER);
         let location = header(LOCATION);
-        let body = match resp.bytes().await {
-            Ok(b) => b,
+        let body = match read_capped(resp, request.max_answer).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return Attempt {
+                    status: Some(status),
+                    outcome: Outcome::Transient {
+                        reason: format!(
+                            "HTTP {status} with an answer longer than {} MiB (not read)",
+                            request.max_answer >> 20
+                        ),
+                        maybe_sent: true,
+                    },
+                };
+            }
             Err(e) => return transport_failure(&e, Some(status)),
         };
         let outcome = classify::classify(
@@ -204,9 +238,25 @@ impl Portal {
         );
         Attempt {
             status: Some(status),
-            outcome,
+            outcome: outcome.map_text(|t| sanitize::portal_text(t, &[self.token.expose()])),
         }
     }
+}
+
+/// The answer's body, read chunk by chunk up to `max` bytes; `None` when
+/// it is longer.
+async fn read_capped(
+    mut resp: reqwest::Response,
+    max: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > max {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// A request that got no usable answer. Only a refused connection is sure

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::RowResult;
 use crate::input::{Header, Record};
+use crate::sanitize::spreadsheet_cell;
 
 pub(crate) const REPORT_COLUMNS: [&str; 8] = [
     "line",
@@ -92,15 +93,17 @@ impl ReportFile {
         };
         let attempts = r.attempts.to_string();
         let http = r.http_status.map(|s| s.to_string()).unwrap_or_default();
+        // Cells a spreadsheet would run as formulas are defused.
+        let cell = |s: &str| spreadsheet_cell(s).into_owned();
         self.writer.write_record([
-            line.as_str(),
-            username,
-            email,
-            r.status.as_str(),
-            attempts.as_str(),
-            http.as_str(),
-            r.message.as_deref().unwrap_or(""),
-            r.warning.as_deref().unwrap_or(""),
+            line,
+            cell(username),
+            cell(email),
+            r.status.as_str().to_owned(),
+            attempts,
+            http,
+            cell(r.message.as_deref().unwrap_or("")),
+            cell(r.warning.as_deref().unwrap_or("")),
         ])
     }
 

@@ -31,6 +31,10 @@ pub(crate) fn text(out: &mut Vec<u8>, r: &RowResult, username: &str, email: &str
         RowStatus::Absent => "Absent: no such user".to_owned(),
         RowStatus::Valid => "Valid".to_owned(),
         RowStatus::Skipped => format!("Skipped: {msg}"),
+        // Named by its line already: not twice.
+        RowStatus::Failed if r.local && username.is_empty() && email.is_empty() => {
+            format!("Failed: {msg}")
+        }
         RowStatus::Failed if r.local => format!("Failed: line {}: {msg}", r.record.line),
         RowStatus::Failed => format!("Failed: {msg}"),
         RowStatus::NotAttempted => format!("Not attempted: {msg}"),

@@ -15,6 +15,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::input::{Column, Header, Record};
+use crate::sanitize;
 pub use summary::{Operation, Summary};
 
 use crate::human::{plural, thousands};
@@ -233,18 +234,33 @@ impl Reporter {
     }
 
     #[allow(clippy::needless_pass_by_value)] // the row ends here: it is the reporter's to drop
-    fn row(&mut self, r: RowResult) {
+    fn row(&mut self, mut r: RowResult) {
         self.count(r.status, r.record.line > 0);
         let header = &self.setup.header;
-        let username = r.record.get(header, Column::Username);
-        let email = r.record.get(header, Column::Email);
-        self.print_line(&r, username, email);
-        if let Some(w) = &r.warning
+        // A row whose cells do not line up with the header is named by its
+        // line only: its "email" could be its password.
+        let aligned = r.record.fields.len() == header.len() || r.record.line == 0;
+        let cell = |c| {
+            if aligned {
+                sanitize::visible(r.record.get(header, c)).into_owned()
+            } else {
+                String::new()
+            }
+        };
+        let (username, email) = (cell(Column::Username), cell(Column::Email));
+        // Text that reaches the output: the row's password blanked (the
+        // portal may echo it), controls escaped.
+        let password = r.record.get(header, Column::Password).to_owned();
+        let shown = |t: &str| sanitize::visible(&sanitize::scrub(t, &[&password])).into_owned();
+        r.message = r.message.as_deref().map(shown);
+        r.warning = r.warning.as_deref().map(shown);
+        self.print_line(&r, &username, &email);
+        if let Some(w) = r.warning.clone()
             && self.setup.output == OutputFormat::Text
         {
-            self.row_warning(&r, w, username, email);
+            self.row_warning(&r, &w, &username, &email);
         }
-        self.write_files(&r, username, email);
+        self.write_files(&r, &username, &email);
         if let Some(bar) = &self.bar {
             bar.inc(1);
             if self.last_message.elapsed() > Duration::from_millis(100) {
@@ -351,7 +367,7 @@ impl Reporter {
 
     fn warn(&mut self, w: &str) {
         self.flush_stdout();
-        let line = format!("warning: {w}");
+        let line = format!("warning: {}", sanitize::visible(w));
         match &self.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),
@@ -426,8 +442,11 @@ impl Reporter {
             errors.push(e);
         }
         for e in errors {
-            self.warn(&e);
+            if !self.io_errors.contains(&e) {
+                self.io_errors.push(e);
+            }
         }
+        self.summary.incomplete = std::mem::take(&mut self.io_errors);
         self.summary.elapsed = self.started.elapsed();
         self.summary
     }

@@ -61,6 +61,8 @@ pub struct Summary {
     pub throttled: Option<(u64, Duration)>,
     /// The rate the portal was measured to accept, when it throttled.
     pub accepted_rate: Option<f64>,
+    /// Output files a write failed on (a full disk…): each is incomplete.
+    pub incomplete: Vec<String>,
     /// Where an export went.
     pub exported_to: Option<String>,
     /// Where the report went.
@@ -173,6 +175,9 @@ impl Summary {
         }
         if let Some(e) = &self.read_error {
             out.push(format!("error: {e}"));
+        }
+        for e in &self.incomplete {
+            out.push(format!("error: {e}; the file is incomplete"));
         }
         if let Some(p) = &self.report_path {
             out.push(format!("report: {}", p.display()));

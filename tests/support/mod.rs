@@ -51,6 +51,10 @@ impl Workspace {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("config.json");
         std::fs::write(&config, sb.config_json(mode)).expect("write config");
+        // The owner's alone, as a config holding a token should be.
+        #[cfg(unix)]
+        std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod config");
         Workspace { dir, config }
     }
 
