@@ -123,6 +123,10 @@ struct Common {
     #[arg(long, global = true, value_name = "PATH")]
     journal: Option<PathBuf>,
 
+    /// The sheet of a workbook input (.xlsx, .xlsm, .xls, .ods) to read; the first by default
+    #[arg(long, global = true, value_name = "NAME")]
+    sheet: Option<String>,
+
     /// Format of the per-row lines on stdout
     #[arg(
         long,
@@ -361,6 +365,7 @@ impl Common {
             report: self.report,
             failed: self.failed,
             journal: self.journal,
+            sheet: self.sheet,
             output: self.output,
             quiet: self.quiet,
             // Diagnostics (-v, RUST_LOG) write to stderr line by line: a bar would tear them.

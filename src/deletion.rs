@@ -47,7 +47,8 @@ pub(crate) async fn run(
     let engine = Arc::new(setup::engine(opts, &config, stop.clone())?);
     let directory = setup::look_up_directory(&engine).await?;
     let roster = Arc::new(setup::look_up_users(&engine).await?);
-    let (header, delimiter) = (input.header.clone(), input.delimiter);
+    let shape = setup::FileShape::of(&input);
+    let header = shape.header.clone();
     let read = input
         .read_all(&mut |w| console.warn(w))
         .await
@@ -126,7 +127,7 @@ pub(crate) async fn run(
         .map_err(Error::Refused)?;
     }
     let _signals = Watch::start(&stop);
-    let reporter = setup::reporter(opts, (&header, delimiter), journal_writer, operation)?;
+    let reporter = setup::reporter(opts, &shape, journal_writer, operation)?;
     let pass = Pass {
         input: read.into_rows(),
         planner,

@@ -171,13 +171,13 @@ pub(crate) async fn run(
         Existing::Update => Operation::Update,
         Existing::Skip | Existing::Fail => Operation::Import,
     };
-    let file = (&start.input.header, start.input.delimiter);
-    let reporter = setup::reporter(opts, file, start.journal_writer.take(), operation)?;
+    let shape = setup::FileShape::of(&start.input);
+    let reporter = setup::reporter(opts, &shape, start.journal_writer.take(), operation)?;
     let capacity = start
         .expected_rows
         .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
     let planner = ImportPlanner {
-        header: start.input.header.clone(),
+        header: start.input.header().clone(),
         mode: start.config.password_mode,
         rules: payload::Rules {
             mode: start.config.password_mode,
@@ -193,7 +193,7 @@ pub(crate) async fn run(
         duplicates: Duplicates::with_capacity(capacity),
     };
     let pass = Pass {
-        input: crate::input::Rows::Stream(Box::new(start.input)),
+        input: start.input.into_rows(),
         planner: Box::new(planner),
         engine: engine.filter(|_| !opts.dry_run),
         concurrency: opts.concurrency,

@@ -130,6 +130,8 @@ pub struct Options {
     pub failed: Option<PathBuf>,
     /// The resume file.
     pub journal: Option<PathBuf>,
+    /// The sheet of a workbook input (the first when `None`).
+    pub sheet: Option<String>,
     /// Text or JSON lines on stdout.
     pub output: OutputFormat,
     /// No success lines.
@@ -176,6 +178,7 @@ impl Options {
             report: None,
             failed: None,
             journal: None,
+            sheet: None,
             output: OutputFormat::Text,
             quiet: false,
             progress: false,

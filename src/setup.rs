@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::input::{CsvInput, Header, Need, Source};
+use crate::input::{CsvInput, Header, Input, Need, Source, workbook};
 use crate::pacing::{Pacer, PauseGate};
 use crate::portal::{Directory, Lookup, Portal, users};
 use crate::report::files::{FailedFile, ReportFile};
@@ -23,7 +23,7 @@ use crate::{Command, Console, Error, Options, human};
 /// What is known once the config, the input and the journal are open.
 pub(crate) struct Start {
     pub(crate) config: Config,
-    pub(crate) input: CsvInput,
+    pub(crate) input: Input,
     /// The data rows of a file, counted before anything is sent; `None` for
     /// a stream (standard input, a pipe), which cannot be read twice.
     pub(crate) expected_rows: Option<u64>,
@@ -41,11 +41,22 @@ pub(crate) async fn start(opts: &Options, console: &mut dyn Console) -> Result<S
     }
     let source = opts.source().unwrap_or(&Source::Stdin);
     let need = need(opts, &config);
-    let (input, warnings) = CsvInput::open(source, need).await?;
+    let (input, warnings, expected_rows) = match source {
+        Source::File(p) if workbook::is_workbook(p) => {
+            let (header, rows, warnings) = workbook::read(p, opts.sheet.as_deref(), need)?;
+            let n = rows.records.len() as u64;
+            let rows = Box::new(rows);
+            (Input::Workbook { header, rows }, warnings, Some(n))
+        }
+        _ => {
+            let (csv, warnings) = CsvInput::open(source, need).await?;
+            let expected_rows = count_rows(opts, &config).await?;
+            (Input::Csv(Box::new(csv)), warnings, expected_rows)
+        }
+    };
     for w in warnings {
         console.warn(w);
     }
-    let expected_rows = count_rows(opts, &config).await?;
     let (journal_writer, journal_index) = match &opts.journal {
         Some(path) => open_journal(path, opts, &config, console)?,
         None => (None, JournalIndex::default()),
@@ -286,16 +297,34 @@ pub(crate) async fn look_up_users(engine: &Engine) -> Result<Roster, Error> {
     Ok(Roster::new(users))
 }
 
+/// The input's columns, as the output files need them.
+pub(crate) struct FileShape {
+    pub(crate) header: Header,
+    pub(crate) delimiter: u8,
+    /// A workbook: its failed rows are written as CSV.
+    pub(crate) workbook: bool,
+}
+
+impl FileShape {
+    pub(crate) fn of(input: &Input) -> FileShape {
+        FileShape {
+            header: input.header().clone(),
+            delimiter: input.delimiter(),
+            workbook: input.is_workbook(),
+        }
+    }
+}
+
 /// The reporter's setup. The files are created only now: a run that could
 /// not start leaves the files of the previous one (maybe the only copy of
 /// its failed rows) as they were.
 pub(crate) fn reporter(
     opts: &Options,
-    file: (&Header, u8),
+    file: &FileShape,
     journal: Option<JournalWriter>,
     operation: Operation,
 ) -> Result<ReporterSetup, Error> {
-    let (header, delimiter) = file;
+    let (header, delimiter) = (&file.header, file.delimiter);
     let report = opts.report.as_deref().map(ReportFile::create).transpose()?;
     let failed = opts
         .failed
@@ -312,5 +341,6 @@ pub(crate) fn reporter(
         report,
         failed,
         journal,
+        failed_as_csv: file.workbook,
     })
 }

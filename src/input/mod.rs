@@ -7,6 +7,7 @@ pub(crate) mod seen;
 mod stream;
 pub(crate) mod timezones;
 pub(crate) mod validate;
+pub(crate) mod workbook;
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -95,6 +96,24 @@ pub enum InputError {
     Empty {
         /// As messages name it.
         path: String,
+    },
+    /// A workbook that cannot be read.
+    #[error("workbook {path} {reason}")]
+    Workbook {
+        /// As messages name it.
+        path: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// A workbook cell that is not text.
+    #[error("workbook {path}, cell {cell} {what}")]
+    Cell {
+        /// As messages name it.
+        path: String,
+        /// `C7`
+        cell: String,
+        /// What it holds instead.
+        what: String,
     },
     /// The file is not text at all.
     #[error("CSV file {path} is not a CSV file: it is {kind}. Nothing was read")]
@@ -422,6 +441,54 @@ impl CsvInput {
             header_line: self.header_line,
             path: self.path,
         })
+    }
+}
+
+/// The input of a run: a CSV read as a stream, or a workbook's sheet read
+/// whole.
+pub(crate) enum Input {
+    Csv(Box<CsvInput>),
+    Workbook { header: Header, rows: Box<ReadAll> },
+}
+
+impl Input {
+    pub(crate) fn header(&self) -> &Header {
+        match self {
+            Input::Csv(c) => &c.header,
+            Input::Workbook { header, .. } => header,
+        }
+    }
+
+    /// The delimiter the failed-rows file is written with (a workbook's is
+    /// a CSV).
+    pub(crate) fn delimiter(&self) -> u8 {
+        match self {
+            Input::Csv(c) => c.delimiter,
+            Input::Workbook { .. } => b',',
+        }
+    }
+
+    pub(crate) fn is_workbook(&self) -> bool {
+        matches!(self, Input::Workbook { .. })
+    }
+
+    /// The rows, for the pipeline.
+    pub(crate) fn into_rows(self) -> Rows {
+        match self {
+            Input::Csv(c) => Rows::Stream(c),
+            Input::Workbook { rows, .. } => (*rows).into_rows(),
+        }
+    }
+
+    /// Every row now (a plan over the whole file).
+    pub(crate) async fn read_all(
+        self,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<ReadAll, InputError> {
+        match self {
+            Input::Csv(c) => c.read_all(warn).await,
+            Input::Workbook { rows, .. } => Ok(*rows),
+        }
     }
 }
 

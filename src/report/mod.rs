@@ -133,6 +133,7 @@ pub enum OutputFormat {
 }
 
 /// Everything the reporter needs, decided before the first row.
+#[allow(clippy::struct_excessive_bools)] // independent settings of the output
 pub(crate) struct ReporterSetup {
     pub(crate) header: Header,
     pub(crate) output: OutputFormat,
@@ -143,6 +144,8 @@ pub(crate) struct ReporterSetup {
     pub(crate) report: Option<files::ReportFile>,
     pub(crate) failed: Option<files::FailedFile>,
     pub(crate) journal: Option<journal::JournalWriter>,
+    /// The input is a workbook: the failed rows are written as CSV.
+    pub(crate) failed_as_csv: bool,
 }
 
 /// Runs the reporter on its own thread (its writes are blocking I/O) until
@@ -185,6 +188,7 @@ impl Reporter {
         let summary = Summary {
             dry_run: setup.dry_run,
             operation: setup.operation,
+            failed_as_csv: setup.failed_as_csv,
             report_path: setup.report.as_ref().map(|r| r.path.clone()),
             failed_path: setup.failed.as_ref().map(|f| f.path.clone()),
             ..Summary::default()

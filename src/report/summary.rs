@@ -63,6 +63,8 @@ pub struct Summary {
     pub accepted_rate: Option<f64>,
     /// Output files a write failed on (a full disk…): each is incomplete.
     pub incomplete: Vec<String>,
+    /// The failed rows of a workbook are written as CSV.
+    pub failed_as_csv: bool,
     /// Where an export went.
     pub exported_to: Option<String>,
     /// Where the report went.
@@ -185,10 +187,15 @@ impl Summary {
         let unfinished = self.failed + self.not_attempted;
         match &self.failed_path {
             Some(p) if unfinished > 0 => out.push(format!(
-                "failed rows: {} ({} row{}, owner-only as it may hold passwords); fix them and run: xmc-user-importer CONFIG {}",
+                "failed rows: {} ({} row{}{}, owner-only as it may hold passwords); fix them and run: xmc-user-importer CONFIG {}",
                 p.display(),
                 thousands(unfinished),
                 plural(unfinished),
+                if self.failed_as_csv {
+                    ", written as CSV"
+                } else {
+                    ""
+                },
                 p.display()
             )),
             Some(p) => out.push(format!("failed rows: none ({} holds only the header)", p.display())),
