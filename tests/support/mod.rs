@@ -117,3 +117,47 @@ pub fn stdout_of(out: &std::process::Output) -> String {
 pub fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A CSV file's header and rows, as strings.
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).expect("open csv");
+    let header = r
+        .headers()
+        .expect("csv header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.expect("csv row").iter().map(str::to_owned).collect())
+        .collect();
+    (header, rows)
+}
+
+/// A CSV file's rows as maps from column name to cell (a `--report`, say).
+pub fn csv_maps(path: &Path) -> Vec<HashMap<String, String>> {
+    let (header, rows) = read_csv(path);
+    rows.into_iter()
+        .map(|row| header.iter().cloned().zip(row).collect())
+        .collect()
+}
+
+/// Writes `header` and `rows` as a CSV file named `name` in `ws`.
+pub fn write_csv(ws: &Workspace, name: &str, header: &[String], rows: &[Vec<String>]) -> PathBuf {
+    let path = ws.path(name);
+    let mut w = csv::Writer::from_path(&path).expect("create csv");
+    w.write_record(header).expect("write header");
+    for row in rows {
+        w.write_record(row).expect("write row");
+    }
+    w.flush().expect("flush csv");
+    path
+}
+
+/// The POSTs, PUTs and DELETEs the sandbox received.
+pub fn write_requests(sb: &Sandbox) -> usize {
+    ["POST", "PUT", "DELETE"]
+        .iter()
+        .map(|m| sb.count_method(m))
+        .sum()
+}
