@@ -38,12 +38,16 @@ fn main() -> std::process::ExitCode {
     )
     .unwrap();
     let groups = ["Casterly Rock", "Winterfell", "Night's Watch", ""];
+    // The rows that fail on purpose, and the users that exist already.
+    let (mut planted_failures, mut planted_existing) = (0u64, 0u64);
     let zones = ["Paris", "Eastern Time (US & Canada)", "London", ""];
     for i in 1..=USERS {
         let (user, email) = (
             format!("user{i:05}"),
             format!("user{i:05}@westeros.example"),
         );
+        let deliberate = i % 500 == 7 || i % 500 == 99 || i % 700 == 3;
+        planted_failures += u64::from(deliberate);
         match i {
             // A few mistakes of the kind spreadsheets hold.
             _ if i % 500 == 7 => writeln!(
@@ -67,6 +71,7 @@ fn main() -> std::process::ExitCode {
         // Some users the portal already has: re-importing is safe.
         if i % 250 == 0 {
             sb.add_user(&user, &email);
+            planted_existing += u64::from(!deliberate);
         }
     }
     drop(f);
@@ -93,5 +98,22 @@ fn main() -> std::process::ExitCode {
         sb.created().len(),
         dir.join("report.csv").display()
     );
-    std::process::ExitCode::from(code)
+    // The demo succeeds when it showed what it meant to: every planted
+    // mistake failed, the users that existed were skipped, all else created.
+    let shown = result.as_ref().is_ok_and(|s| {
+        s.failed == planted_failures
+            && s.skipped == planted_existing
+            && s.created == s.rows - planted_failures - planted_existing
+    });
+    if shown {
+        eprintln!(
+            "demo: as planned. The importer itself exits {code} here: {planted_failures} rows \
+             fail on purpose (a bad e-mail, a missing password, a space in a username), and any \
+             failed row makes a run exit 1 so that a script notices"
+        );
+        std::process::ExitCode::SUCCESS
+    } else {
+        eprintln!("demo: the run did not go as planned (the importer's exit code is {code})");
+        std::process::ExitCode::from(code.max(1))
+    }
 }

@@ -325,15 +325,30 @@ impl Args {
                 clap_complete::generate(shell, &mut Args::command(), "xmc-user-importer", &mut out);
                 return Invocation::Print(out);
             }
-            Some(Cmd::Man) => {
-                let mut out = Vec::new();
-                // Writing into a Vec cannot fail.
-                let _ = clap_mangen::Man::new(Args::command()).render(&mut out);
-                return Invocation::Print(out);
-            }
+            Some(Cmd::Man) => return Invocation::Print(man_page()),
         };
         Invocation::Run(Box::new(self.common.into_options(config, command)))
     }
+}
+
+/// The man page: the command, then each subcommand's own options.
+fn man_page() -> Vec<u8> {
+    let cmd = Args::command();
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = clap_mangen::Man::new(cmd.clone()).render(&mut out);
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| s.get_arguments().next().is_some())
+    {
+        let name = sub.get_name().to_uppercase();
+        out.extend_from_slice(format!(".SH \"{name}\"\n").as_bytes());
+        if let Some(about) = sub.get_about() {
+            out.extend_from_slice(format!("{about}\n").as_bytes());
+        }
+        let _ = clap_mangen::Man::new(sub.clone()).render_options_section(&mut out);
+    }
+    out
 }
 
 /// An import's command: the subcommand's flags, else those given before it.

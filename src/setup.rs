@@ -45,8 +45,7 @@ pub(crate) async fn start(opts: &Options, console: &mut dyn Console) -> Result<S
         Source::File(p) if workbook::is_workbook(p) => {
             let (header, rows, warnings) = workbook::read(p, opts.sheet.as_deref(), need)?;
             let n = rows.records.len() as u64;
-            let rows = Box::new(rows);
-            (Input::Workbook { header, rows }, warnings, Some(n))
+            (Input::Workbook(Box::new((header, rows))), warnings, Some(n))
         }
         _ => {
             let (csv, warnings) = CsvInput::open(source, need).await?;

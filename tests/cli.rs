@@ -96,3 +96,62 @@ fn an_output_file_may_not_overwrite_the_input() {
         "username,email\na,a@b.co\n"
     );
 }
+
+#[test]
+fn completions_load_in_bash_and_the_man_page_names_every_flag() {
+    let out = importer().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("xmc-user-importer.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let out = importer().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success() && !out.stdout.is_empty(), "{shell}");
+    }
+
+    let man = importer().arg("man").output().unwrap();
+    assert!(man.status.success());
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(page.starts_with(".ie") || page.contains(".TH"), "not roff");
+    // Every long flag of --help is in the man page (roff escapes its dashes).
+    let mut help = String::new();
+    for sub in [&[][..], &["import"], &["export"], &["delete"], &["sync"]] {
+        let out = importer().args(sub).arg("--help").output().unwrap();
+        help.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    let flags: Vec<&str> = help
+        .split_whitespace()
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-'))
+        .collect();
+    assert!(flags.len() > 15, "{flags:?}");
+    let plain = page.replace("\\-", "-");
+    for flag in flags {
+        assert!(plain.contains(flag), "the man page lacks {flag}");
+    }
+    // It renders, where man is installed.
+    let manpage = dir.path().join("xmc-user-importer.1");
+    std::fs::write(&manpage, &man.stdout).unwrap();
+    if let Ok(out) = std::process::Command::new("man")
+        .arg("-l")
+        .arg(&manpage)
+        .env("MANPAGER", "cat")
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

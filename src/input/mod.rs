@@ -448,14 +448,15 @@ impl CsvInput {
 /// whole.
 pub(crate) enum Input {
     Csv(Box<CsvInput>),
-    Workbook { header: Header, rows: Box<ReadAll> },
+    /// The header and every row of the sheet.
+    Workbook(Box<(Header, ReadAll)>),
 }
 
 impl Input {
     pub(crate) fn header(&self) -> &Header {
         match self {
             Input::Csv(c) => &c.header,
-            Input::Workbook { header, .. } => header,
+            Input::Workbook(w) => &w.0,
         }
     }
 
@@ -464,19 +465,19 @@ impl Input {
     pub(crate) fn delimiter(&self) -> u8 {
         match self {
             Input::Csv(c) => c.delimiter,
-            Input::Workbook { .. } => b',',
+            Input::Workbook(_) => b',',
         }
     }
 
     pub(crate) fn is_workbook(&self) -> bool {
-        matches!(self, Input::Workbook { .. })
+        matches!(self, Input::Workbook(_))
     }
 
     /// The rows, for the pipeline.
     pub(crate) fn into_rows(self) -> Rows {
         match self {
             Input::Csv(c) => Rows::Stream(c),
-            Input::Workbook { rows, .. } => (*rows).into_rows(),
+            Input::Workbook(w) => w.1.into_rows(),
         }
     }
 
@@ -487,7 +488,7 @@ impl Input {
     ) -> Result<ReadAll, InputError> {
         match self {
             Input::Csv(c) => c.read_all(warn).await,
-            Input::Workbook { rows, .. } => Ok(*rows),
+            Input::Workbook(w) => Ok(w.1),
         }
     }
 }

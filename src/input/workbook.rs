@@ -67,7 +67,12 @@ pub(crate) fn read(
             .map(|(c, d)| {
                 cell_text(d).map_err(|what| InputError::Cell {
                     path: shown.clone(),
-                    cell: cell_name(u32::try_from(c).unwrap_or(u32::MAX).saturating_add(first_col), line),
+                    cell: cell_name(
+                        u32::try_from(c)
+                            .unwrap_or(u32::MAX)
+                            .saturating_add(first_col),
+                        line,
+                    ),
                     what,
                 })
             })
@@ -185,7 +190,10 @@ mod tests {
 
     #[test]
     fn cells_read_as_a_person_reads_them() {
-        assert_eq!(cell_text(&Data::Float(15_145_550_123.0)).unwrap(), "15145550123");
+        assert_eq!(
+            cell_text(&Data::Float(15_145_550_123.0)).unwrap(),
+            "15145550123"
+        );
         assert_eq!(cell_text(&Data::Float(1.5)).unwrap(), "1.5");
         assert_eq!(cell_text(&Data::Int(42)).unwrap(), "42");
         assert_eq!(cell_text(&Data::String("01234".into())).unwrap(), "01234");
