@@ -170,6 +170,10 @@ fn main() {
         adaptive_pacing(&env, quick);
         return;
     }
+    if std::env::args().any(|a| a == "--roster") {
+        roster_and_workbooks(&env, quick);
+        return;
+    }
     let (latencies, concurrencies, max_users): (&[u64], &[u32], usize) = if quick {
         (&[0, 20], &[1, 32], 3_000)
     } else {
@@ -352,6 +356,7 @@ fn main() {
         println!("\nunder 95% of the ceiling: {}", misses.join("; "));
     }
     adaptive_pacing(&env, quick);
+    roster_and_workbooks(&env, quick);
 }
 
 /// The portal's own limit, unknown to the importer: a token bucket of `L`
@@ -426,4 +431,70 @@ fn adaptive_pacing(env: &Env, quick: bool) {
     } else {
         println!("missed: {}", misses.join("; "));
     }
+}
+
+/// `--existing update` of a file the portal already matches: the user list
+/// and the diff against a dry run of the same file (which reads and checks
+/// every row and sends nothing); and a workbook's dry run.
+fn roster_and_workbooks(env: &Env, quick: bool) {
+    let users = if quick { 2_000 } else { 10_000 };
+    let sb = Sandbox::start(SandboxConfig::default());
+    let (config, csv) = env.files(&sb, users);
+    let fast = flags(32, 0.0);
+    assert_eq!(run(&fast, &config, &csv).code, 0, "the import failed");
+    let mut dry = fast.clone();
+    dry.push("--dry-run".into());
+    let base = run(&dry, &config, &csv);
+    let mut update = fast.clone();
+    update.extend(["--existing".into(), "update".into()]);
+    let before = sb.received().len();
+    let m = run(&update, &config, &csv);
+    assert_eq!(m.code, 0, "the update failed");
+    let writes = sb.received()[before..]
+        .iter()
+        .filter(|r| r.method != "GET")
+        .count();
+    println!(
+        "\n--existing update of {users} rows the portal matches: {:.2} s, peak RSS {:.1} MB, {writes} \
+         writes; a dry run of the same file: {:.2} s, {:.1} MB; the user list and the diff add \
+         {:+.2} s and {:+.1} MB",
+        m.wall,
+        m.max_rss_mb,
+        base.wall,
+        base.max_rss_mb,
+        m.wall - base.wall,
+        m.max_rss_mb - base.max_rss_mb
+    );
+
+    let rows = if quick { 10_000 } else { 100_000 };
+    let path = env.dir.path().join(format!("users-{rows}.xlsx"));
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in ["username", "email", "first_name"].iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    for i in 1..=rows as u32 {
+        sheet.write_string(i, 0, format!("bench{i:07}")).unwrap();
+        sheet
+            .write_string(i, 1, format!("bench{i:07}@example.com"))
+            .unwrap();
+        sheet.write_string(i, 2, format!("Bench {i}")).unwrap();
+    }
+    book.save(&path).unwrap();
+    let offline = env.dir.path().join("offline.json");
+    std::fs::write(
+        &offline,
+        r#"{"endpoint":"http://127.0.0.1:9","enterprise_account":"bench","access_token":"x","password_setup_mode":"random"}"#,
+    )
+    .unwrap();
+    let m = run(
+        &["--dry-run".into(), "--offline".into(), "-q".into()],
+        &offline,
+        &path,
+    );
+    assert_eq!(m.code, 0, "the workbook dry run failed");
+    println!(
+        "dry run --offline of a {rows}-row .xlsx: {:.2} s, peak RSS {:.1} MB",
+        m.wall, m.max_rss_mb
+    );
 }

@@ -37,15 +37,16 @@ fn users() -> Vec<Vec<Cell>> {
         .map(text)
         .into(),
     ];
-    for i in 1..=1000 {
+    for i in 1..=1000_u32 {
+        let k = (i % 3) as usize;
         rows.push(vec![
             text(&format!("user{i:04}")),
             text(&format!("user{i:04}@westeros.com")),
             text(&format!("Zoë {i}")),
             text(&format!("{:05}", i * 7)),
             Cell::Number(15_145_550_000.0 + f64::from(i)),
-            text(["Winterfell", "Casterly Rock", ""][i as usize % 3]),
-            text(["en", "FR", ""][i as usize % 3]),
+            text(["Winterfell", "Casterly Rock", ""][k]),
+            text(["en", "FR", ""][k]),
         ]);
     }
     rows
@@ -95,7 +96,7 @@ fn xml_escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// An OpenDocument spreadsheet, as LibreOffice writes its essentials.
+/// An `OpenDocument` spreadsheet, as `LibreOffice` writes its essentials.
 fn write_ods(path: &Path, rows: &[Vec<Cell>]) {
     use zip::write::SimpleFileOptions;
     let mut content = String::from(
