@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use serde_json::Value;
+use crate::portal::classify::Data;
 use tokio::time::Instant;
 
 use crate::human;
@@ -21,7 +21,7 @@ use crate::stop::{Stop, StopReason};
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum End {
     /// The portal accepted it; the answer's `data`.
-    Success(Option<Value>),
+    Success(Option<Data>),
     /// A create refused only because the user exists.
     Exists,
     /// Refused for a reason retrying will not change.

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::input::{CsvInput, Header, Input, Need, Source, workbook};
 use crate::pacing::{Pacer, PauseGate};
+use crate::portal::classify::Data;
 use crate::portal::{Directory, Lookup, Portal, users};
 use crate::report::files::{FailedFile, ReportFile};
 use crate::report::journal::{self, JournalIndex, JournalWriter};
@@ -243,12 +244,24 @@ pub(crate) async fn look_up_directory(engine: &Engine) -> Result<Directory, Erro
 }
 
 async fn look_up(engine: &Engine, lookup: Lookup) -> Result<Value, Error> {
+    let Some(data) = look_up_raw(engine, lookup).await? else {
+        return Ok(Value::Null);
+    };
+    serde_json::from_str(data.json()).map_err(|e| Error::Lookup {
+        url: engine.portal.lookup(lookup).url.to_string(),
+        what: lookup.name(),
+        reason: e.to_string(),
+    })
+}
+
+/// A lookup's `data`, as its JSON text.
+async fn look_up_raw(engine: &Engine, lookup: Lookup) -> Result<Option<Data>, Error> {
     let request = engine.portal.lookup(lookup);
     let settled = engine.send(&request).await;
     let url = request.url.to_string();
     let what = lookup.name();
     match settled.end {
-        End::Success(data) => Ok(data.unwrap_or_default()),
+        End::Success(data) => Ok(data),
         End::Unauthorized(message) => Err(Error::Unauthorized { message }),
         End::Exists => Err(Error::Lookup {
             url,
@@ -282,12 +295,14 @@ async fn look_up(engine: &Engine, lookup: Lookup) -> Result<Value, Error> {
 /// The enterprise's users, through the engine like every request. A token
 /// without the directory permission is said so.
 pub(crate) async fn look_up_users(engine: &Engine) -> Result<Roster, Error> {
-    let data = look_up(engine, Lookup::Users).await.map_err(|e| match e {
-        // The groups lookup passed with the same token: the permission is missing.
-        Error::Unauthorized { message } => Error::NoDirectoryPermission { message },
-        other => other,
-    })?;
-    let users = users::parse_list(&data).map_err(|e| Error::Lookup {
+    let data = look_up_raw(engine, Lookup::Users)
+        .await
+        .map_err(|e| match e {
+            // The groups lookup passed with the same token: the permission is missing.
+            Error::Unauthorized { message } => Error::NoDirectoryPermission { message },
+            other => other,
+        })?;
+    let users = users::parse_list(data.as_ref().map_or("[]", Data::json)).map_err(|e| Error::Lookup {
         url: engine.portal.lookup(Lookup::Users).url.to_string(),
         what: Lookup::Users.name(),
         reason: e.to_string(),

@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
@@ -107,13 +108,17 @@ fn write_ods(path: &Path, rows: &[Vec<Cell>]) {
         for cell in row {
             match cell {
                 Cell::Text(s) if s.is_empty() => content.push_str("<table:table-cell/>"),
-                Cell::Text(s) => content.push_str(&format!(
+                Cell::Text(s) => write!(
+                    content,
                     r#"<table:table-cell office:value-type="string"><text:p>{}</text:p></table:table-cell>"#,
                     xml_escape(s)
-                )),
-                Cell::Number(n) => content.push_str(&format!(
+                )
+                .unwrap(),
+                Cell::Number(n) => write!(
+                    content,
                     r#"<table:table-cell office:value-type="float" office:value="{n}"><text:p>{n}</text:p></table:table-cell>"#
-                )),
+                )
+                .unwrap(),
             }
         }
         content.push_str("</table:table-row>");

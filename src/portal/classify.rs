@@ -4,14 +4,41 @@
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// A success answer's envelope: `data` kept as its JSON text.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    result: Option<bool>,
+    data: Option<Data>,
+}
+
+/// The `data` of a success answer, as its JSON text.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Data(Box<RawValue>);
+
+impl Data {
+    /// The JSON text.
+    pub(crate) fn json(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for Data {
+    fn eq(&self, other: &Data) -> bool {
+        self.json() == other.json()
+    }
+}
 
 use crate::pacing::MAX_RETRY_AFTER;
 
 /// The meaning of one attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Outcome {
-    /// 2xx with `"result": true`, and the answer's `data`.
-    Success { data: Option<Value> },
+    /// 2xx with `"result": true`, and the answer's `data` as its JSON text
+    /// (a user list is read straight into users, not into a JSON tree).
+    Success { data: Option<Data> },
     /// Refused only because the username and the e-mail are both taken.
     Exists,
     /// Refused for a reason retrying will not change.
@@ -57,19 +84,22 @@ pub(crate) fn classify(
     body: &[u8],
     now: SystemTime,
 ) -> Outcome {
-    let mut json: Option<Value> = serde_json::from_slice(body).ok();
+    if (200..=299).contains(&status)
+        && let Ok(Envelope {
+            result: Some(true),
+            data,
+        }) = serde_json::from_slice(body)
+    {
+        return Outcome::Success { data };
+    }
+    let json: Option<Value> = serde_json::from_slice(body).ok();
     match status {
         200..=299 => match json
             .as_ref()
             .and_then(|v| v.get("result"))
             .and_then(Value::as_bool)
         {
-            Some(true) => Outcome::Success {
-                data: json
-                    .as_mut()
-                    .and_then(|v| v.get_mut("data"))
-                    .map(Value::take),
-            },
+            Some(true) => Outcome::Success { data: None },
             Some(false) => refusal(status, json.as_ref()),
             None => Outcome::Transient {
                 reason: format!("HTTP {status} with an answer that is not the portal's JSON"),
@@ -258,12 +288,11 @@ mod tests {
 
     #[test]
     fn success() {
-        assert_eq!(
-            c(200, r#"{"result":true,"data":{"id":5}}"#),
-            Outcome::Success {
-                data: Some(serde_json::json!({"id": 5}))
-            }
-        );
+        let Outcome::Success { data: Some(data) } = c(200, r#"{"result":true,"data":{"id":5}}"#)
+        else {
+            panic!("not a success")
+        };
+        assert_eq!(data.json(), r#"{"id":5}"#);
         assert_eq!(
             c(201, r#"{"result":true}"#),
             Outcome::Success { data: None }

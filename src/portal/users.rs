@@ -1,7 +1,5 @@
 //! The enterprise's users as `GET …/users` lists them (SPEC §12).
 
-use serde_json::Value;
-
 use crate::input::Column;
 
 /// One user of the enterprise.
@@ -39,41 +37,11 @@ pub(crate) const EDITABLE: [Column; 16] = [
     Column::TimeZone,
 ];
 
-/// A value of a listed user as text: strings as they are, numbers in
-/// decimal, anything else (null, missing) as nothing.
-fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 impl PortalUser {
     /// From one entry of the list; `None` when it has no id or username.
-    pub(crate) fn from_json(v: &Value) -> Option<PortalUser> {
-        let get = |k: &str| text(v.get(k));
-        let values = EDITABLE
-            .iter()
-            .map(|&c| {
-                let key = match c {
-                    Column::Group => "group_id",
-                    Column::FaxNumber => "main_fax_number",
-                    other => other.name(),
-                };
-                (c, get(key).unwrap_or_default().trim().to_owned())
-            })
-            .collect();
-        Some(PortalUser {
-            id: get("id").filter(|s| !s.is_empty())?,
-            username: get("username").filter(|s| !s.is_empty())?,
-            email: get("email").unwrap_or_default(),
-            role: get("role").unwrap_or_else(|| "user".into()),
-            values,
-            group_id: get("group_id"),
-            fax_id: get("main_fax_number_id"),
-        })
+    #[cfg(test)]
+    pub(crate) fn from_json(v: &serde_json::Value) -> Option<PortalUser> {
+        serde_json::from_value::<Listed>(v.clone()).ok()?.into_user()
     }
 
     /// The portal's text for `col` (`""` when it has none).
@@ -97,17 +65,109 @@ impl PortalUser {
 
 /// Why the list cannot be read.
 #[derive(Debug, thiserror::Error)]
-#[error("the users answer is not a list of users")]
-pub(crate) struct NotAList;
+#[error("the users answer is not a list of users: {0}")]
+pub(crate) struct NotAList(#[source] serde_json::Error);
 
-/// Every user of the `data` of `GET …/users`. Entries without an id or a
-/// username are left out (nothing could be done with them).
-pub(crate) fn parse_list(data: &Value) -> Result<Vec<PortalUser>, NotAList> {
-    let list = data
-        .as_array()
-        .or_else(|| data.get("users").and_then(Value::as_array))
-        .ok_or(NotAList)?;
-    Ok(list.iter().filter_map(PortalUser::from_json).collect())
+/// The list as it comes: straight, or under `users`.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum List {
+    Plain(Vec<Listed>),
+    Wrapped { users: Vec<Listed> },
+}
+
+/// One entry of the list, read field by field (no JSON tree of the whole
+/// list is built: 10,000 users stay a few MB).
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct Listed {
+    id: Scalar,
+    username: Scalar,
+    email: Scalar,
+    role: Scalar,
+    first_name: Scalar,
+    last_name: Scalar,
+    salutation: Scalar,
+    job_title: Scalar,
+    company_name: Scalar,
+    address: Scalar,
+    city: Scalar,
+    state: Scalar,
+    country: Scalar,
+    zip_code: Scalar,
+    phone_number: Scalar,
+    mobile_number: Scalar,
+    language: Scalar,
+    time_zone: Scalar,
+    group_id: Scalar,
+    main_fax_number_id: Scalar,
+    main_fax_number: Scalar,
+}
+
+/// A value of the list as text (strings as they are, numbers in decimal).
+#[derive(serde::Deserialize, Default)]
+#[serde(untagged)]
+enum Scalar {
+    Text(String),
+    Number(serde_json::Number),
+    Flag(bool),
+    #[default]
+    None,
+    Other(serde::de::IgnoredAny),
+}
+
+impl Scalar {
+    fn text(self) -> Option<String> {
+        match self {
+            Scalar::Text(s) => Some(s),
+            Scalar::Number(n) => Some(n.to_string()),
+            Scalar::Flag(b) => Some(b.to_string()),
+            Scalar::None | Scalar::Other(_) => None,
+        }
+    }
+}
+
+impl Listed {
+    fn into_user(self) -> Option<PortalUser> {
+        let plain = |s: Scalar| s.text().unwrap_or_default().trim().to_owned();
+        let group_id = self.group_id.text();
+        let values = vec![
+            (Column::FirstName, plain(self.first_name)),
+            (Column::LastName, plain(self.last_name)),
+            (Column::Group, group_id.clone().unwrap_or_default()),
+            (Column::FaxNumber, plain(self.main_fax_number)),
+            (Column::Salutation, plain(self.salutation)),
+            (Column::JobTitle, plain(self.job_title)),
+            (Column::CompanyName, plain(self.company_name)),
+            (Column::Address, plain(self.address)),
+            (Column::City, plain(self.city)),
+            (Column::State, plain(self.state)),
+            (Column::Country, plain(self.country)),
+            (Column::ZipCode, plain(self.zip_code)),
+            (Column::PhoneNumber, plain(self.phone_number)),
+            (Column::MobileNumber, plain(self.mobile_number)),
+            (Column::Language, plain(self.language)),
+            (Column::TimeZone, plain(self.time_zone)),
+        ];
+        Some(PortalUser {
+            id: self.id.text().filter(|s| !s.is_empty())?,
+            username: self.username.text().filter(|s| !s.is_empty())?,
+            email: self.email.text().unwrap_or_default(),
+            role: self.role.text().unwrap_or_else(|| "user".into()),
+            values,
+            group_id,
+            fax_id: self.main_fax_number_id.text(),
+        })
+    }
+}
+
+/// Every user of the `data` of `GET …/users` (its JSON text). Entries
+/// without an id or a username are left out (nothing could be done with them).
+pub(crate) fn parse_list(data: &str) -> Result<Vec<PortalUser>, NotAList> {
+    let list = match serde_json::from_str(data).map_err(NotAList)? {
+        List::Plain(l) | List::Wrapped { users: l } => l,
+    };
+    Ok(list.into_iter().filter_map(Listed::into_user).collect())
 }
 
 #[cfg(test)]
@@ -122,7 +182,7 @@ mod tests {
              "first_name": "Tirion", "language": "en", "group_id": 12,
              "main_fax_number_id": 501, "main_fax_number": "+15145550101", "time_zone": null},
             {"id": 1002, "email": "nameless@w.com"},
-        ]))
+        ]).to_string())
         .unwrap();
         assert_eq!(users.len(), 1);
         let u = &users[0];
@@ -133,6 +193,8 @@ mod tests {
         assert_eq!(u.group_id.as_deref(), Some("12"));
         assert_eq!(u.fax_id.as_deref(), Some("501"));
         assert!(u.is_user_role());
-        assert!(parse_list(&json!({"x": 1})).is_err());
+        assert!(parse_list(r#"{"x": 1}"#).is_err());
+        let wrapped = parse_list(r#"{"users": [{"id": "7", "username": "a"}]}"#).unwrap();
+        assert_eq!(wrapped[0].id, "7");
     }
 }

@@ -206,11 +206,14 @@ mod tests {
 
     fn roster() -> Roster {
         Roster::new(
-            crate::portal::users::parse_list(&json!([
-                {"id": 1, "username": "tirion", "email": "t@w.com", "role": "user",
-                 "language": "en", "group_id": 12, "job_title": "Hand", "time_zone": "Paris"},
-                {"id": 2, "username": "arya", "email": "a@w.com", "role": "user"},
-            ]))
+            crate::portal::users::parse_list(
+                &json!([
+                    {"id": 1, "username": "tirion", "email": "t@w.com", "role": "user",
+                     "language": "en", "group_id": 12, "job_title": "Hand", "time_zone": "Paris"},
+                    {"id": 2, "username": "arya", "email": "a@w.com", "role": "user"},
+                ])
+                .to_string(),
+            )
             .unwrap(),
         )
     }
