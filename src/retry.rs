@@ -8,8 +8,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
 use crate::portal::classify::Data;
+use futures::FutureExt;
 use tokio::time::Instant;
 
 use crate::human;

@@ -302,11 +302,12 @@ pub(crate) async fn look_up_users(engine: &Engine) -> Result<Roster, Error> {
             Error::Unauthorized { message } => Error::NoDirectoryPermission { message },
             other => other,
         })?;
-    let users = users::parse_list(data.as_ref().map_or("[]", Data::json)).map_err(|e| Error::Lookup {
-        url: engine.portal.lookup(Lookup::Users).url.to_string(),
-        what: Lookup::Users.name(),
-        reason: e.to_string(),
-    })?;
+    let users =
+        users::parse_list(data.as_ref().map_or("[]", Data::json)).map_err(|e| Error::Lookup {
+            url: engine.portal.lookup(Lookup::Users).url.to_string(),
+            what: Lookup::Users.name(),
+            reason: e.to_string(),
+        })?;
     tracing::info!(users = users.len(), "user list read");
     Ok(Roster::new(users))
 }

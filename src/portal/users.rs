@@ -41,7 +41,9 @@ impl PortalUser {
     /// From one entry of the list; `None` when it has no id or username.
     #[cfg(test)]
     pub(crate) fn from_json(v: &serde_json::Value) -> Option<PortalUser> {
-        serde_json::from_value::<Listed>(v.clone()).ok()?.into_user()
+        serde_json::from_value::<Listed>(v.clone())
+            .ok()?
+            .into_user()
     }
 
     /// The portal's text for `col` (`""` when it has none).
@@ -177,12 +179,15 @@ mod tests {
 
     #[test]
     fn reads_a_listed_user() {
-        let users = parse_list(&json!([
-            {"id": 1001, "username": "tirion", "email": "t@w.com", "role": "user",
-             "first_name": "Tirion", "language": "en", "group_id": 12,
-             "main_fax_number_id": 501, "main_fax_number": "+15145550101", "time_zone": null},
-            {"id": 1002, "email": "nameless@w.com"},
-        ]).to_string())
+        let users = parse_list(
+            &json!([
+                {"id": 1001, "username": "tirion", "email": "t@w.com", "role": "user",
+                 "first_name": "Tirion", "language": "en", "group_id": 12,
+                 "main_fax_number_id": 501, "main_fax_number": "+15145550101", "time_zone": null},
+                {"id": 1002, "email": "nameless@w.com"},
+            ])
+            .to_string(),
+        )
         .unwrap();
         assert_eq!(users.len(), 1);
         let u = &users[0];

@@ -200,7 +200,7 @@ impl Summary {
             )),
             Some(p) => out.push(format!("failed rows: none ({} holds only the header)", p.display())),
             None if unfinished > 0 && !self.dry_run => out.push(
-                "tip: --failed failed.csv writes the rows that did not succeed, ready to import again".into(),
+                "tip: --failed failed.csv writes the rows that did not succeed, ready to run again".into(),
             ),
             None => {}
         }
