@@ -19,26 +19,9 @@ use crate::stop::Stop;
 use crate::{Console, Error, Options};
 
 /// The import's columns but the password, in its documented order.
-const COLUMNS: [Column; 18] = [
-    Column::Username,
-    Column::Email,
-    Column::FirstName,
-    Column::LastName,
-    Column::Group,
-    Column::FaxNumber,
-    Column::Salutation,
-    Column::JobTitle,
-    Column::CompanyName,
-    Column::Address,
-    Column::City,
-    Column::State,
-    Column::Country,
-    Column::ZipCode,
-    Column::PhoneNumber,
-    Column::MobileNumber,
-    Column::Language,
-    Column::TimeZone,
-];
+fn columns() -> impl Iterator<Item = Column> {
+    Column::ALL.into_iter().filter(|c| *c != Column::Password)
+}
 
 /// Writes the export to `out` (replaced atomically) or standard output.
 pub(crate) async fn run(
@@ -70,8 +53,7 @@ pub(crate) async fn run(
             path: out.map_or_else(|| PathBuf::from("-"), Path::to_owned),
             source: e.into(),
         };
-        w.write_record(COLUMNS.iter().map(|c| c.name()))
-            .map_err(io)?;
+        w.write_record(columns().map(Column::name)).map_err(io)?;
         for u in &users {
             let (row, known) = row(u, &dir);
             unknown_groups += u64::from(!known);
@@ -115,9 +97,8 @@ pub(crate) async fn run(
 /// One user's cells; and whether its group was found.
 fn row(u: &PortalUser, dir: &Directory) -> (Vec<String>, bool) {
     let mut known = true;
-    let cells = COLUMNS
-        .iter()
-        .map(|&c| match c {
+    let cells = columns()
+        .map(|c| match c {
             Column::Group => match u.group_id.as_deref() {
                 None => String::new(),
                 Some(id) => dir.group_name(id).map_or_else(

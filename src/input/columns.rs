@@ -50,6 +50,26 @@ impl Column {
         Column::TimeZone,
     ];
 
+    /// Free text, sent as it is (omitted when empty).
+    pub(crate) fn is_plain(self) -> bool {
+        !matches!(
+            self,
+            Column::Username
+                | Column::Email
+                | Column::Group
+                | Column::Password
+                | Column::FaxNumber
+                | Column::Language
+                | Column::TimeZone
+        )
+    }
+
+    /// A field an update may change: all but the username, the e-mail and
+    /// the password.
+    pub(crate) fn is_editable(self) -> bool {
+        !matches!(self, Column::Username | Column::Email | Column::Password)
+    }
+
     /// The header name, which is also the key sent to the portal for plain fields.
     pub(crate) fn name(self) -> &'static str {
         match self {

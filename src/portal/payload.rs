@@ -44,26 +44,11 @@ struct PlainFields<'a> {
     record: &'a Record,
 }
 
-const PLAIN: [Column; 12] = [
-    Column::FirstName,
-    Column::LastName,
-    Column::Salutation,
-    Column::JobTitle,
-    Column::CompanyName,
-    Column::Address,
-    Column::City,
-    Column::State,
-    Column::Country,
-    Column::ZipCode,
-    Column::PhoneNumber,
-    Column::MobileNumber,
-];
-
 impl Serialize for PlainFields<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(None)?;
-        for col in PLAIN {
+        for col in Column::ALL.into_iter().filter(|c| c.is_plain()) {
             let v = self.record.get(self.header, col);
             if !v.is_empty() {
                 map.serialize_entry(col.name(), v)?;
@@ -100,16 +85,30 @@ pub(crate) fn group_id<'d>(
     otherwise: &str,
     warnings: &mut Vec<String>,
 ) -> Result<Option<&'d Value>, PayloadError> {
-    match dir.group(group) {
-        Some(id) => Ok(Some(id)),
-        None if strict => Err(PayloadError::UnknownGroup(group.to_owned())),
-        None => {
-            warnings.push(format!(
-                "group \"{group}\" does not exist in the enterprise; {otherwise}"
-            ));
-            Ok(None)
-        }
+    known_or(dir.group(group), strict, warnings, || {
+        (
+            PayloadError::UnknownGroup(group.to_owned()),
+            format!("group \"{group}\" does not exist in the enterprise; {otherwise}"),
+        )
+    })
+}
+
+/// `found`, or (with `strict`) the error, or nothing and the warning.
+fn known_or<'d>(
+    found: Option<&'d Value>,
+    strict: bool,
+    warnings: &mut Vec<String>,
+    unknown: impl FnOnce() -> (PayloadError, String),
+) -> Result<Option<&'d Value>, PayloadError> {
+    if found.is_some() {
+        return Ok(found);
     }
+    let (error, warning) = unknown();
+    if strict {
+        return Err(error);
+    }
+    warnings.push(warning);
+    Ok(None)
 }
 
 /// The ID of the fax number a (non-empty) `fax_number` cell holds, as
@@ -121,16 +120,12 @@ pub(crate) fn fax_number_id<'d>(
     otherwise: &str,
     warnings: &mut Vec<String>,
 ) -> Result<Option<&'d Value>, PayloadError> {
-    match dir.fax_number(fax) {
-        Some(id) => Ok(Some(id)),
-        None if strict => Err(PayloadError::UnknownFaxNumber(fax.to_owned())),
-        None => {
-            warnings.push(format!(
-                "fax_number {fax} is not one of the enterprise's fax numbers; {otherwise}"
-            ));
-            Ok(None)
-        }
-    }
+    known_or(dir.fax_number(fax), strict, warnings, || {
+        (
+            PayloadError::UnknownFaxNumber(fax.to_owned()),
+            format!("fax_number {fax} is not one of the enterprise's fax numbers; {otherwise}"),
+        )
+    })
 }
 
 /// How the payload of a row is built, fixed for the run.

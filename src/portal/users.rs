@@ -17,26 +17,6 @@ pub(crate) struct PortalUser {
     pub(crate) fax_id: Option<String>,
 }
 
-/// The columns an update may change, with the key the portal uses.
-pub(crate) const EDITABLE: [Column; 16] = [
-    Column::FirstName,
-    Column::LastName,
-    Column::Group,
-    Column::FaxNumber,
-    Column::Salutation,
-    Column::JobTitle,
-    Column::CompanyName,
-    Column::Address,
-    Column::City,
-    Column::State,
-    Column::Country,
-    Column::ZipCode,
-    Column::PhoneNumber,
-    Column::MobileNumber,
-    Column::Language,
-    Column::TimeZone,
-];
-
 impl PortalUser {
     /// From one entry of the list; `None` when it has no id or username.
     #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::input::{Column, Header, Record, timezones};
 use crate::portal::Directory;
 use crate::portal::directory::id_text;
 use crate::portal::payload::{self, PayloadError};
-use crate::portal::users::{EDITABLE, PortalUser};
+use crate::portal::users::PortalUser;
 
 /// The users of the enterprise, found by username or e-mail.
 pub(crate) struct Roster {
@@ -119,7 +119,7 @@ pub(crate) fn diff(
             user.email, user.username
         ));
     }
-    for col in EDITABLE {
+    for col in Column::ALL.into_iter().filter(|c| c.is_editable()) {
         let cell = record.get(header, col);
         if cell.is_empty() {
             continue;
