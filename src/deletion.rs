@@ -6,13 +6,14 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::config::Config;
 use crate::import::ImportPlanner;
 use crate::input::validate::Duplicates;
 use crate::input::{Column, Header, Record};
 use crate::job::{Action, Job};
 use crate::pipeline::{Pass, Planner, Prepared};
-use crate::portal::payload;
 use crate::portal::users::PortalUser;
+use crate::portal::{Directory, payload};
 use crate::rails::{self, Limits, NAMES_SHOWN, Plan};
 use crate::report::journal::JournalIndex;
 use crate::report::{Operation, RowResult, RowStatus, Summary};
@@ -48,72 +49,25 @@ pub(crate) async fn run(
     let directory = setup::look_up_directory(&engine).await?;
     let roster = Arc::new(setup::look_up_users(&engine).await?);
     let shape = setup::FileShape::of(&input);
-    let header = shape.header.clone();
     let read = input
         .read_all(&mut |w| console.warn(w))
         .await
         .map_err(Error::Structure)?;
-    let (planner, plan, limits, yes, operation): (Box<dyn Planner>, Plan, _, _, _) =
-        match opts.command {
-            Command::Delete {
-                yes,
-                include_admins,
-                ..
-            } => {
-                let mut p = DeletePlanner {
-                    header: header.clone(),
-                    roster: roster.clone(),
-                    engine: engine.clone(),
-                    dry_run: opts.dry_run,
-                    include_admins,
-                    journal,
-                    duplicates: Duplicates::default(),
-                    ids: HashSet::new(),
-                };
-                let plan = p.plan(&read.records);
-                (Box::new(p), plan, None, yes, Operation::Delete)
-            }
-            Command::Sync {
-                delete_missing,
-                max_deletes,
-                yes,
-                no_welcome_email,
-                ..
-            } => {
-                let import = |journal| ImportPlanner {
-                    header: header.clone(),
-                    mode: config.password_mode,
-                    rules: payload::Rules {
-                        mode: config.password_mode,
-                        strict: opts.strict,
-                        no_welcome_email,
-                    },
-                    dry_run: opts.dry_run,
-                    existing: Existing::Update,
-                    roster: Some(roster.clone()),
-                    directory: Some(directory.clone()),
-                    engine: Some(engine.clone()),
-                    journal,
-                    duplicates: Duplicates::default(),
-                };
-                let mut p = SyncPlanner {
-                    rows: import(journal),
-                    header: header.clone(),
-                    roster: roster.clone(),
-                    engine: engine.clone(),
-                    dry_run: opts.dry_run,
-                    delete_missing,
-                    named: vec![false; roster.len()],
-                };
-                let plan = p.plan(&read.records, import(JournalIndex::default()));
-                let limits = Limits {
-                    max_deletes,
-                    max_share: MAX_SHARE,
-                };
-                (Box::new(p), plan, Some(limits), yes, Operation::Sync)
-            }
-            _ => unreachable!("deletion::run runs deletions and syncs"),
-        };
+    let parts = Parts {
+        opts,
+        header: &shape.header,
+        config: &config,
+        directory: &directory,
+        roster: &roster,
+        engine: &engine,
+    };
+    let Planned {
+        planner,
+        plan,
+        limits,
+        yes,
+        operation,
+    } = plan(&parts, &read.records, journal);
     for line in plan.lines(operation == Operation::Sync) {
         console.say(line);
     }
@@ -138,6 +92,103 @@ pub(crate) async fn run(
         stop,
     };
     crate::pipeline::run(pass).await.map_err(Error::Reporter)
+}
+
+/// What a plan is made of.
+struct Parts<'a> {
+    opts: &'a Options,
+    header: &'a Header,
+    config: &'a Config,
+    directory: &'a Directory,
+    roster: &'a Arc<Roster>,
+    engine: &'a Arc<Engine>,
+}
+
+/// The planner of the run, its plan, and the rails it must pass.
+struct Planned {
+    planner: Box<dyn Planner>,
+    plan: Plan,
+    /// A sync's limits on deletions (a `delete` names its users).
+    limits: Option<Limits>,
+    yes: bool,
+    operation: Operation,
+}
+
+/// The planner and plan of a `delete` or a `sync`, from every row.
+fn plan(p: &Parts<'_>, records: &[Record], journal: JournalIndex) -> Planned {
+    match p.opts.command {
+        Command::Sync {
+            delete_missing,
+            max_deletes,
+            yes,
+            no_welcome_email,
+            ..
+        } => {
+            let import = |journal| ImportPlanner {
+                header: p.header.clone(),
+                mode: p.config.password_mode,
+                rules: payload::Rules {
+                    mode: p.config.password_mode,
+                    strict: p.opts.strict,
+                    no_welcome_email,
+                },
+                dry_run: p.opts.dry_run,
+                existing: Existing::Update,
+                roster: Some(p.roster.clone()),
+                directory: Some(p.directory.clone()),
+                engine: Some(p.engine.clone()),
+                journal,
+                duplicates: Duplicates::default(),
+            };
+            let mut sync = SyncPlanner {
+                rows: import(journal),
+                header: p.header.clone(),
+                roster: p.roster.clone(),
+                engine: p.engine.clone(),
+                dry_run: p.opts.dry_run,
+                delete_missing,
+                named: vec![false; p.roster.len()],
+            };
+            let plan = sync.plan(records, import(JournalIndex::default()));
+            Planned {
+                planner: Box::new(sync),
+                plan,
+                limits: Some(Limits {
+                    max_deletes,
+                    max_share: MAX_SHARE,
+                }),
+                yes,
+                operation: Operation::Sync,
+            }
+        }
+        Command::Delete {
+            yes,
+            include_admins,
+            ..
+        } => {
+            let mut delete = DeletePlanner {
+                header: p.header.clone(),
+                roster: p.roster.clone(),
+                engine: p.engine.clone(),
+                dry_run: p.opts.dry_run,
+                include_admins,
+                journal,
+                duplicates: Duplicates::default(),
+                ids: HashSet::new(),
+            };
+            let plan = delete.plan(records);
+            Planned {
+                planner: Box::new(delete),
+                plan,
+                limits: None,
+                yes,
+                operation: Operation::Delete,
+            }
+        }
+        Command::Import { .. } | Command::Export { .. } => {
+            unreachable!("deletion::run runs deletions and syncs")
+        }
+    }
 }
 
 /// A `delete`: each row names a user to delete.

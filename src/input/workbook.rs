@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use calamine::{Data, Reader, open_workbook_auto};
+use calamine::{Data, Range, Reader, open_workbook_auto};
 
 use super::columns::{Header, Need};
 use super::{InputError, ReadAll, Record};
@@ -32,28 +32,7 @@ pub(crate) fn read(
         path: shown.clone(),
         reason,
     };
-    let mut book = open_workbook_auto(path).map_err(|e| unreadable(why(&e)))?;
-    let names = book.sheet_names();
-    let name = match sheet {
-        Some(s) => names
-            .iter()
-            .find(|n| n.as_str() == s)
-            .or_else(|| names.iter().find(|n| n.eq_ignore_ascii_case(s)))
-            .cloned()
-            .ok_or_else(|| {
-                unreadable(format!(
-                    "has no sheet \"{s}\"; its sheets are: {}",
-                    names.join(", ")
-                ))
-            })?,
-        None => names
-            .first()
-            .cloned()
-            .ok_or_else(|| unreadable("has no sheet".into()))?,
-    };
-    let range = book
-        .worksheet_range(&name)
-        .map_err(|e| unreadable(why(&e)))?;
+    let (name, range) = open_sheet(path, sheet).map_err(unreadable)?;
     let (first_row, first_col) = range.start().unwrap_or((0, 0));
     let mut rows = range.rows().enumerate().map(|(i, cells)| {
         // The row number the spreadsheet shows.
@@ -121,6 +100,23 @@ pub(crate) fn read(
         },
         warnings,
     ))
+}
+
+/// The sheet named `sheet` (exactly, else in any case), or the first.
+fn open_sheet(path: &Path, sheet: Option<&str>) -> Result<(String, Range<Data>), String> {
+    let mut book = open_workbook_auto(path).map_err(|e| why(&e))?;
+    let names = book.sheet_names();
+    let name = match sheet {
+        Some(s) => names
+            .iter()
+            .find(|n| n.as_str() == s)
+            .or_else(|| names.iter().find(|n| n.eq_ignore_ascii_case(s)))
+            .cloned()
+            .ok_or_else(|| format!("has no sheet \"{s}\"; its sheets are: {}", names.join(", ")))?,
+        None => names.first().cloned().ok_or("has no sheet")?,
+    };
+    let range = book.worksheet_range(&name).map_err(|e| why(&e))?;
+    Ok((name, range))
 }
 
 /// The header's cells without the empty ones past its last named column.

@@ -138,25 +138,30 @@ pub(crate) fn classify(
                 |m| format!("HTTP 404: {m}"),
             ),
         },
-        _ => match json {
-            Some(ref v) if v.get("result").is_some() || v.get("errors").is_some() => {
-                refusal(status, Some(v))
-            }
-            _ if status >= 500 => Outcome::Rejected {
-                message: format!("HTTP {status} {}", reason_phrase(status)),
-            },
-            None if !body.is_empty() => Outcome::Rejected {
-                message: format!(
-                    "HTTP {status} {} (the answer was not JSON)",
-                    reason_phrase(status)
-                ),
-            },
-            _ => Outcome::Rejected {
-                message: json.as_ref().and_then(portal_message).map_or_else(
-                    || format!("HTTP {status} {}", reason_phrase(status)),
-                    |m| format!("HTTP {status}: {m}"),
-                ),
-            },
+        _ => other_refusal(status, json.as_ref(), body),
+    }
+}
+
+/// Any other status: a refusal, in the portal's words when it has some.
+fn other_refusal(status: u16, json: Option<&Value>, body: &[u8]) -> Outcome {
+    match json {
+        Some(v) if v.get("result").is_some() || v.get("errors").is_some() => {
+            refusal(status, Some(v))
+        }
+        _ if status >= 500 => Outcome::Rejected {
+            message: format!("HTTP {status} {}", reason_phrase(status)),
+        },
+        None if !body.is_empty() => Outcome::Rejected {
+            message: format!(
+                "HTTP {status} {} (the answer was not JSON)",
+                reason_phrase(status)
+            ),
+        },
+        _ => Outcome::Rejected {
+            message: json.and_then(portal_message).map_or_else(
+                || format!("HTTP {status} {}", reason_phrase(status)),
+                |m| format!("HTTP {status}: {m}"),
+            ),
         },
     }
 }

@@ -110,8 +110,6 @@ pub(crate) fn diff(
     strict: bool,
     warnings: &mut Vec<String>,
 ) -> Result<Verdict, PayloadError> {
-    let mut fields = Map::new();
-    let mut changes = Vec::new();
     let email = record.get(header, Column::Email);
     if !email.eq_ignore_ascii_case(&user.email) && !email.is_empty() {
         warnings.push(format!(
@@ -119,6 +117,7 @@ pub(crate) fn diff(
             user.email, user.username
         ));
     }
+    let mut out = Changes::default();
     for col in Column::ALL.into_iter().filter(|c| c.is_editable()) {
         let cell = record.get(header, col);
         if cell.is_empty() {
@@ -128,69 +127,86 @@ pub(crate) fn diff(
         match col {
             Column::Group => {
                 let keep = "the group is left as it is";
-                let Some(id) = payload::group_id(dir, cell, strict, keep, warnings)? else {
-                    continue;
-                };
-                let id = id_text(id).unwrap_or_default();
-                if user.group_id.as_deref() != Some(id.as_str()) {
+                if let Some(id) = payload::group_id(dir, cell, strict, keep, warnings)?
+                    .and_then(id_text)
+                    .filter(|id| user.group_id.as_deref() != Some(id.as_str()))
+                {
                     let name = |id: Option<&str>| {
-                        id.map_or_else(
-                            || "none".into(),
-                            |i| dir.group_name(i).unwrap_or(i).to_owned(),
-                        )
+                        id.map_or("none", |i| dir.group_name(i).unwrap_or(i))
+                            .to_owned()
                     };
-                    changes.push(format!(
-                        "group: {} → {}",
-                        name(user.group_id.as_deref()),
-                        name(Some(&id))
-                    ));
-                    fields.insert("group_id".into(), Value::String(id));
+                    let from = name(user.group_id.as_deref());
+                    let to = name(Some(&id));
+                    out.change("group", &from, &to, [("group_id", Value::String(id))]);
                 }
             }
             Column::FaxNumber => {
                 let keep = "the fax number is left as it is";
-                let Some(id) = payload::fax_number_id(dir, cell, strict, keep, warnings)? else {
-                    continue;
-                };
-                let id = id_text(id).unwrap_or_default();
-                if user.fax_id.as_deref() != Some(id.as_str()) {
-                    let number = dir.fax_by_id(&id).unwrap_or(cell);
-                    changes.push(format!("fax_number: {} → {number}", or_none(portal)));
-                    fields.insert("selected_fax_number".into(), Value::String(id));
-                    fields.insert("fax_number_type".into(), "selected".into());
+                if let Some(id) = payload::fax_number_id(dir, cell, strict, keep, warnings)?
+                    .and_then(id_text)
+                    .filter(|id| user.fax_id.as_deref() != Some(id.as_str()))
+                {
+                    let number = dir.fax_by_id(&id).unwrap_or(cell).to_owned();
+                    let sent = [
+                        ("selected_fax_number", Value::String(id)),
+                        ("fax_number_type", "selected".into()),
+                    ];
+                    out.change("fax_number", portal, &number, sent);
                 }
             }
             Column::Language => {
                 let want = checked.language.unwrap_or(cell);
                 if !want.eq_ignore_ascii_case(portal) {
-                    changes.push(format!("language: {} → {want}", or_none(portal)));
-                    fields.insert("language".into(), want.into());
+                    out.change("language", portal, want, [("language", want.into())]);
                 }
             }
             Column::TimeZone => {
                 let want = checked.time_zone.unwrap_or(cell);
-                let have = timezones::canonical(portal).unwrap_or(portal);
-                if want != have {
-                    changes.push(format!("time_zone: {} → {want}", or_none(portal)));
-                    fields.insert("time_zone".into(), want.into());
+                if want != timezones::canonical(portal).unwrap_or(portal) {
+                    out.change("time_zone", portal, want, [("time_zone", want.into())]);
                 }
             }
-            _ => {
-                if cell != portal {
-                    changes.push(format!("{}: {} → {cell}", col.name(), or_none(portal)));
-                    fields.insert(col.name().into(), cell.into());
-                }
+            _ if cell != portal => {
+                out.change(col.name(), portal, cell, [(col.name(), cell.into())]);
             }
+            _ => {}
         }
     }
-    if fields.is_empty() {
-        return Ok(Verdict::Unchanged);
+    out.verdict()
+}
+
+/// The changes found so far: what is sent, and how it reads.
+#[derive(Default)]
+struct Changes {
+    fields: Map<String, Value>,
+    said: Vec<String>,
+}
+
+impl Changes {
+    /// `what: from → to`, sent as `fields`.
+    fn change<const N: usize>(
+        &mut self,
+        what: &str,
+        from: &str,
+        to: &str,
+        fields: [(&str, Value); N],
+    ) {
+        self.said.push(format!("{what}: {} → {to}", or_none(from)));
+        for (k, v) in fields {
+            self.fields.insert(k.to_owned(), v);
+        }
     }
-    let body = serde_json::to_vec(&serde_json::json!({ "user": fields }))?;
-    Ok(Verdict::Update {
-        body: body.into(),
-        changes: changes.join("; "),
-    })
+
+    fn verdict(self) -> Result<Verdict, PayloadError> {
+        if self.fields.is_empty() {
+            return Ok(Verdict::Unchanged);
+        }
+        let body = serde_json::to_vec(&serde_json::json!({ "user": self.fields }))?;
+        Ok(Verdict::Update {
+            body: body.into(),
+            changes: self.said.join("; "),
+        })
+    }
 }
 
 fn or_none(v: &str) -> &str {
