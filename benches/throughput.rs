@@ -14,6 +14,8 @@
     clippy::cast_possible_wrap
 )]
 
+#[path = "../tests/support/peak.rs"]
+mod peak;
 #[path = "../tests/support/sandbox.rs"]
 mod sandbox;
 
@@ -59,25 +61,8 @@ fn run_with(args: &[String], config: &Path, csv: &Path, stderr: Stdio) -> Measur
         .stderr(stderr)
         .spawn()
         .expect("start the importer");
-    // ru_maxrss from wait4 also counts this process's image (inherited at
-    // fork), so the child's own high-water mark is sampled from /proc.
     let pid = child.id();
-    let sampler = std::thread::spawn(move || {
-        let mut peak_kb = 0u64;
-        while let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            let Some(kb) = status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-            else {
-                break; // exited (a zombie has no memory lines)
-            };
-            peak_kb = peak_kb.max(kb);
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        peak_kb
-    });
+    let sampler = std::thread::spawn(move || peak::sample_peak_kib(pid, Duration::from_millis(10)));
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -111,6 +96,22 @@ struct Env {
 }
 
 impl Env {
+    /// `--dry-run --offline -q` of `input`, with a config whose endpoint
+    /// nothing answers (an offline run never calls it).
+    fn dry_run_offline(&self, input: &Path) -> Measured {
+        let config = self.dir.path().join("offline.json");
+        std::fs::write(
+            &config,
+            r#"{"endpoint":"http://127.0.0.1:9","enterprise_account":"bench","access_token":"x","password_setup_mode":"random"}"#,
+        )
+        .unwrap();
+        run(
+            &["--dry-run".into(), "--offline".into(), "-q".into()],
+            &config,
+            input,
+        )
+    }
+
     fn files(&self, sb: &Sandbox, users: usize) -> (PathBuf, PathBuf) {
         let config = self.dir.path().join("config.json");
         std::fs::write(&config, sb.config_json("random")).unwrap();
@@ -300,17 +301,7 @@ fn main() {
     let rows = if quick { 100_000 } else { 1_000_000 };
     let big = env.dir.path().join("big.csv");
     write_users(&big, rows);
-    let config = env.dir.path().join("offline.json");
-    std::fs::write(
-        &config,
-        r#"{"endpoint":"http://127.0.0.1:9","enterprise_account":"bench","access_token":"x","password_setup_mode":"random"}"#,
-    )
-    .unwrap();
-    let m = run(
-        &["--dry-run".into(), "--offline".into(), "-q".into()],
-        &config,
-        &big,
-    );
+    let m = env.dry_run_offline(&big);
     println!(
         "dry run --offline of {rows} rows: {:.2} s ({:.0} rows/s), peak RSS {:.1} MB, cpu {:.3} ms/row",
         m.wall,
@@ -481,17 +472,7 @@ fn roster_and_workbooks(env: &Env, quick: bool) {
         sheet.write_string(i, 2, format!("Bench {i}")).unwrap();
     }
     book.save(&path).unwrap();
-    let offline = env.dir.path().join("offline.json");
-    std::fs::write(
-        &offline,
-        r#"{"endpoint":"http://127.0.0.1:9","enterprise_account":"bench","access_token":"x","password_setup_mode":"random"}"#,
-    )
-    .unwrap();
-    let m = run(
-        &["--dry-run".into(), "--offline".into(), "-q".into()],
-        &offline,
-        &path,
-    );
+    let m = env.dry_run_offline(&path);
     assert_eq!(m.code, 0, "the workbook dry run failed");
     println!(
         "dry run --offline of a {rows}-row .xlsx: {:.2} s, peak RSS {:.1} MB",

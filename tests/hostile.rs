@@ -178,11 +178,8 @@ fn formulas_are_defused_in_the_report_but_the_failed_file_keeps_the_cells() {
         .assert()
         .code(1);
     let report = std::fs::read_to_string(ws.path("r.csv")).unwrap();
-    assert!(report.contains("'=cmd@westeros.com"), "{report}");
-    assert!(
-        report.contains("\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""),
-        "{report}"
-    );
+    assert_has(&report, "'=cmd@westeros.com");
+    assert_has(&report, "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"");
     let failed = std::fs::read_to_string(ws.path("f.csv")).unwrap();
     assert_eq!(
         failed, "username,email\njon,=cmd@westeros.com\n",
@@ -209,7 +206,7 @@ fn secrets_echoed_by_the_portal_are_blanked() {
         stderr_of(&out),
         std::fs::read_to_string(ws.path("r.csv")).unwrap()
     );
-    assert!(all.contains("[redacted]"), "{all}");
+    assert_has(&all, "[redacted]");
     assert!(!all.contains("Ghost-Direwolf-9"), "{all}");
     assert!(!all.contains(support::sandbox::TOKEN), "{all}");
 }
@@ -258,19 +255,7 @@ fn huge_and_endless_answers_cost_no_memory() {
             .spawn()
             .unwrap();
         let pid = child.id();
-        let mut peak_kb = 0u64;
-        while let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            let Some(kb) = status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-            else {
-                break;
-            };
-            peak_kb = peak_kb.max(kb);
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let peak_kb = support::peak::sample_peak_kib(pid, Duration::from_millis(20));
         let out = child.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
         assert!(peak_kb < 100 * 1024, "peak memory {} MB", peak_kb / 1024);
@@ -360,10 +345,9 @@ fn a_file_that_shrinks_while_read_fails_the_run() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
-    assert!(
-        stderr_of(&out).contains("changed while it was read: 20000 rows were counted at start"),
-        "{}",
-        stderr_of(&out)
+    assert_has(
+        &stderr_of(&out),
+        "changed while it was read: 20000 rows were counted at start",
     );
 }
 
@@ -399,16 +383,8 @@ fn odd_files_are_reported_not_swallowed() {
     // A row of NUL bytes is reported, not skipped.
     let csv = ws.write("nul.csv", b"username,email\n\0\0\0\njon,jon@westeros.com\n");
     let out = ws.cmd(&["--no-progress"], &csv).output().unwrap();
-    assert!(
-        stdout_of(&out).contains("line 2... Failed"),
-        "{}",
-        stdout_of(&out)
-    );
-    assert!(
-        stderr_of(&out).contains("2 rows: 1 created"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert_has(&stdout_of(&out), "line 2... Failed");
+    assert_has(&stderr_of(&out), "2 rows: 1 created");
     // 10,000 unknown columns: a few warnings, then one count.
     let mut header = String::from("username,email");
     for i in 0..10_000 {

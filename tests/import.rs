@@ -150,15 +150,10 @@ fn a_rejected_row_next_to_an_accepted_one() {
         .get_output()
         .clone();
     let stdout = stdout_of(&out);
-    assert!(
-        stdout.contains("sansa@westeros.com... Success\n"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(
-            "rickon@westeros.com... Failed: password: is too short (minimum is 8 characters)\n"
-        ),
-        "{stdout}"
+    assert_has(&stdout, "sansa@westeros.com... Success\n");
+    assert_has(
+        &stdout,
+        "rickon@westeros.com... Failed: password: is too short (minimum is 8 characters)\n",
     );
     assert!(stderr_of(&out).contains("2 rows: 1 created, 0 skipped, 1 failed"));
 }
@@ -421,10 +416,9 @@ fn two_hundred_rows_twenty_broken() {
             .count(),
         180
     );
-    assert!(
-        stderr_of(&out).contains("200 rows: 180 created, 0 skipped, 20 failed"),
-        "{}",
-        stderr_of(&out)
+    assert_has(
+        &stderr_of(&out),
+        "200 rows: 180 created, 0 skipped, 20 failed",
     );
     assert_eq!(sb.post_count(), 180);
     let created: BTreeSet<String> = created_by_username(&sb).into_keys().collect();
@@ -517,14 +511,14 @@ fn strict_fails_unknown_groups_and_fax_numbers() {
     let out = ws.cmd(&["--no-progress"], &path).output().unwrap();
     let (stdout, stderr) = (stdout_of(&out), stderr_of(&out));
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-    assert!(stdout.contains("dany@westeros.com... Success"), "{stdout}");
-    assert!(
-        stderr.contains("line 2: dany@westeros.com: group \"Dragonstone\" does not exist"),
-        "{stderr}"
+    assert_has(&stdout, "dany@westeros.com... Success");
+    assert_has(
+        &stderr,
+        "line 2: dany@westeros.com: group \"Dragonstone\" does not exist",
     );
-    assert!(
-        stderr.contains("line 4: sam@westeros.com: fax_number +15145559999 is not one"),
-        "{stderr}"
+    assert_has(
+        &stderr,
+        "line 4: sam@westeros.com: fax_number +15145559999 is not one",
     );
     let c = created_by_username(&sb);
     assert_eq!(c["dany"]["group_id"], "1");
@@ -542,17 +536,15 @@ fn strict_fails_unknown_groups_and_fax_numbers() {
         .unwrap();
     let (stdout, stderr) = (stdout_of(&out), stderr_of(&out));
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-    assert!(
-        stdout.contains(
-            "dany@westeros.com... Failed: line 2: group \"Dragonstone\" does not exist in the enterprise (--strict)"
-        ),
-        "{stdout}"
+    assert_has(
+        &stdout,
+        "dany@westeros.com... Failed: line 2: group \"Dragonstone\" does not exist in the enterprise (--strict)",
     );
-    assert!(
-        stdout.contains("sam@westeros.com... Failed: line 4: fax_number +15145559999 is not one of the enterprise's fax numbers (--strict)"),
-        "{stdout}"
+    assert_has(
+        &stdout,
+        "sam@westeros.com... Failed: line 4: fax_number +15145559999 is not one of the enterprise's fax numbers (--strict)",
     );
-    assert!(stdout.contains("jon@westeros.com... Success"), "{stdout}");
+    assert_has(&stdout, "jon@westeros.com... Success");
     assert_eq!(sb.post_count(), 1);
     assert!(!stderr.contains("Dragonstone"), "{stderr}");
 }

@@ -20,10 +20,6 @@ const FAULTS: [Fault; 4] = [
     Fault::Error500,
 ];
 
-fn lines_of(out: &std::process::Output) -> Vec<String> {
-    stdout_of(out).lines().map(str::to_owned).collect()
-}
-
 fn count_lines(out: &std::process::Output, suffix: &str) -> usize {
     lines_of(out).iter().filter(|l| l.ends_with(suffix)).count()
 }
@@ -88,12 +84,9 @@ fn delete_fifty_named_five_unknown_and_an_administrator() {
     let out = run("delete", &ws, &csv, &[]);
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("plan: - 50 to delete, 5 absent, 1 failing"),
-        "{stderr}"
-    );
-    assert!(stderr.contains(plan_names), "{stderr}");
-    assert!(stderr.contains("--yes"), "{stderr}");
+    assert_has(&stderr, "plan: - 50 to delete, 5 absent, 1 failing");
+    assert_has(&stderr, plan_names);
+    assert_has(&stderr, "--yes");
     assert_eq!(sb.count_method("DELETE"), 0);
 
     // --dry-run: the plan and every row, nothing deleted; the admin row fails.
@@ -106,10 +99,7 @@ fn delete_fifty_named_five_unknown_and_an_administrator() {
     );
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("plan: - 50 to delete, 5 absent, 1 failing"),
-        "{stderr}"
-    );
+    assert_has(&stderr, "plan: - 50 to delete, 5 absent, 1 failing");
     assert_eq!(sb.count_method("DELETE"), 0);
     let rows = csv_maps(&report);
     assert_eq!(rows.len(), 56);
@@ -126,10 +116,7 @@ fn delete_fifty_named_five_unknown_and_an_administrator() {
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(sb.count_method("DELETE"), 50);
-    assert!(
-        stderr.contains("56 rows: 50 deleted, 5 absent, 1 failed in "),
-        "{stderr}"
-    );
+    assert_has(&stderr, "56 rows: 50 deleted, 5 absent, 1 failed in ");
     assert_eq!(count_lines(&out, "... Deleted"), 50);
     let lines = lines_of(&out);
     for i in 1..=5 {
@@ -142,7 +129,7 @@ fn delete_fifty_named_five_unknown_and_an_administrator() {
         .iter()
         .find(|l| l.starts_with("maester@westeros.com... Failed: "))
         .unwrap_or_else(|| panic!("{lines:?}"));
-    assert!(admin.contains("--include-admins"), "{admin}");
+    assert_has(admin, "--include-admins");
     let left = usernames(&sb);
     let want: BTreeSet<String> = (51..=60)
         .map(|i| format!("user{i:05}"))
@@ -154,14 +141,8 @@ fn delete_fifty_named_five_unknown_and_an_administrator() {
     let out = run("delete", &ws, &csv, &["--yes"]);
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("plan: - 0 to delete, 55 absent, 1 failing"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("56 rows: 0 deleted, 55 absent, 1 failed in "),
-        "{stderr}"
-    );
+    assert_has(&stderr, "plan: - 0 to delete, 55 absent, 1 failing");
+    assert_has(&stderr, "56 rows: 0 deleted, 55 absent, 1 failed in ");
     assert_eq!(count_lines(&out, "... Absent: no such user"), 55);
     assert_eq!(sb.count_method("DELETE"), 50);
     assert_eq!(usernames(&sb), want);
@@ -179,11 +160,7 @@ fn delete_by_email_alone_any_case_and_admins_with_include_admins() {
     // A dry run of rows that can all be deleted: exit 0.
     let out = run("delete", &ws, &csv, &["--dry-run", "--include-admins"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert!(
-        stderr_of(&out).contains("plan: - 2 to delete"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert_has(&stderr_of(&out), "plan: - 2 to delete");
     assert_eq!(sb.count_method("DELETE"), 0);
     let out = run("delete", &ws, &csv, &["--yes", "--include-admins"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
@@ -204,10 +181,9 @@ fn delete_by_email_alone_any_case_and_admins_with_include_admins() {
     let out = run("delete", &ws, &csv, &["--yes", "--include-admins"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(count_lines(&out, "... Absent: no such user"), 2);
-    assert!(
-        stderr_of(&out).contains("2 rows: 0 deleted, 2 absent, 0 failed in "),
-        "{}",
-        stderr_of(&out)
+    assert_has(
+        &stderr_of(&out),
+        "2 rows: 0 deleted, 2 absent, 0 failed in ",
     );
     assert_eq!(sb.count_method("DELETE"), 2);
     // A username column alone suffices too.
@@ -241,10 +217,7 @@ fn deletes_under_faults_count_each_user_once() {
     );
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("60 rows: 60 deleted, 0 absent, 0 failed in "),
-        "{stderr}"
-    );
+    assert_has(&stderr, "60 rows: 60 deleted, 0 absent, 0 failed in ");
     assert_eq!(count_lines(&out, "... Deleted"), 60);
     let faults: usize = sb.fault_counts().values().sum();
     assert!(faults >= 3, "too few faults to mean anything: {faults}");
@@ -296,39 +269,33 @@ fn sync_under_faults_makes_the_enterprise_the_file() {
     }
     let csv = ws.write("hr.csv", csv);
     let report = ws.path("report.csv");
-    let out = run(
-        "sync",
-        &ws,
-        &csv,
-        &[
-            "--delete-missing",
-            "--yes",
-            "--max-deletes",
-            "20",
-            "--retries",
-            "8",
-            "--timeout",
-            "2",
-            "--no-welcome-email",
-            "--report",
-            report.to_str().unwrap(),
-        ],
-    );
+    // Retries enough for 15% faults; room for the 10 deletions.
+    let sync = [
+        "--delete-missing",
+        "--yes",
+        "--max-deletes",
+        "20",
+        "--retries",
+        "8",
+        "--timeout",
+        "2",
+    ];
+    let report_arg = report.to_str().unwrap();
+    let first = [&sync[..], &["--no-welcome-email", "--report", report_arg]].concat();
+    let out = run("sync", &ws, &csv, &first);
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("plan: + 20 to create, ~ 10 to update, - 10 to delete, 130 unchanged"),
-        "{stderr}"
+    assert_has(
+        &stderr,
+        "plan: + 20 to create, ~ 10 to update, - 10 to delete, 130 unchanged",
     );
-    assert!(
-        stderr.contains(
-            "to delete: user00141, user00142, user00143, user00144, user00145 and 5 more"
-        ),
-        "{stderr}"
+    assert_has(
+        &stderr,
+        "to delete: user00141, user00142, user00143, user00144, user00145 and 5 more",
     );
-    assert!(
-        stderr.contains("20 created, 10 updated, 130 unchanged, 10 deleted, 0 failed in "),
-        "{stderr}"
+    assert_has(
+        &stderr,
+        "20 created, 10 updated, 130 unchanged, 10 deleted, 0 failed in ",
     );
     let faults: usize = sb.fault_counts().values().sum();
     assert!(faults >= 5, "too few faults to mean anything: {faults}");
@@ -401,30 +368,16 @@ fn sync_under_faults_makes_the_enterprise_the_file() {
 
     // Again: nothing to do, nothing sent.
     let writes = write_requests(&sb);
-    let out = run(
-        "sync",
-        &ws,
-        &csv,
-        &[
-            "--delete-missing",
-            "--yes",
-            "--max-deletes",
-            "20",
-            "--retries",
-            "8",
-            "--timeout",
-            "2",
-        ],
-    );
+    let out = run("sync", &ws, &csv, &sync);
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("plan: + 0 to create, ~ 0 to update, - 0 to delete, 160 unchanged"),
-        "{stderr}"
+    assert_has(
+        &stderr,
+        "plan: + 0 to create, ~ 0 to update, - 0 to delete, 160 unchanged",
     );
-    assert!(
-        stderr.contains("160 rows: 0 created, 0 updated, 160 unchanged, 0 deleted, 0 failed in "),
-        "{stderr}"
+    assert_has(
+        &stderr,
+        "160 rows: 0 created, 0 updated, 160 unchanged, 0 deleted, 0 failed in ",
     );
     assert_eq!(write_requests(&sb), writes);
     assert_eq!(count_lines(&out, "... Unchanged"), 160);
@@ -450,12 +403,12 @@ fn a_truncated_roster_is_refused_with_nothing_sent() {
     let out = run("sync", &ws, &csv, &["--delete-missing", "--yes"]);
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("plan: + 1 to create, ~ 1 to update, - 140 to delete, 9 unchanged"),
-        "{stderr}"
+    assert_has(
+        &stderr,
+        "plan: + 1 to create, ~ 1 to update, - 140 to delete, 9 unchanged",
     );
-    assert!(stderr.contains("more than --max-deletes 10"), "{stderr}");
-    assert!(stderr.contains("--max-deletes 140"), "{stderr}");
+    assert_has(&stderr, "more than --max-deletes 10");
+    assert_has(&stderr, "--max-deletes 140");
     assert_eq!(write_requests(&sb), 0);
 
     // A --max-deletes high enough: then more than a quarter of the enterprise.
@@ -467,11 +420,8 @@ fn a_truncated_roster_is_refused_with_nothing_sent() {
     );
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("140 of the enterprise's 151 users"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("more than a quarter"), "{stderr}");
+    assert_has(&stderr, "140 of the enterprise's 151 users");
+    assert_has(&stderr, "more than a quarter");
     assert_eq!(write_requests(&sb), 0);
     assert_eq!(sb.users(), before);
 
@@ -479,9 +429,9 @@ fn a_truncated_roster_is_refused_with_nothing_sent() {
     let out = run("sync", &ws, &csv, &[]);
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("plan: + 1 to create, ~ 1 to update, - 0 to delete, 9 unchanged"),
-        "{stderr}"
+    assert_has(
+        &stderr,
+        "plan: + 1 to create, ~ 1 to update, - 0 to delete, 9 unchanged",
     );
     assert_eq!(sb.count_method("POST"), 1);
     assert_eq!(sb.count_method("PUT"), 1);
@@ -506,12 +456,12 @@ fn sync_asks_for_yes_off_a_terminal_and_dry_run_sends_nothing() {
     let out = run("sync", &ws, &csv, &["--delete-missing"]);
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("plan: + 1 to create, ~ 1 to update, - 1 to delete, 6 unchanged"),
-        "{stderr}"
+    assert_has(
+        &stderr,
+        "plan: + 1 to create, ~ 1 to update, - 1 to delete, 6 unchanged",
     );
-    assert!(stderr.contains("to delete: user00008"), "{stderr}");
-    assert!(stderr.contains("add --yes"), "{stderr}");
+    assert_has(&stderr, "to delete: user00008");
+    assert_has(&stderr, "add --yes");
     assert_eq!(write_requests(&sb), 0);
 
     let report = ws.path("dry.csv");
@@ -528,9 +478,9 @@ fn sync_asks_for_yes_off_a_terminal_and_dry_run_sends_nothing() {
     );
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains("plan: + 1 to create, ~ 1 to update, - 1 to delete, 6 unchanged"),
-        "{stderr}"
+    assert_has(
+        &stderr,
+        "plan: + 1 to create, ~ 1 to update, - 1 to delete, 6 unchanged",
     );
     assert_eq!(write_requests(&sb), 0);
     assert_eq!(csv_maps(&report).len(), 9);
@@ -642,16 +592,16 @@ fn on_a_terminal_the_account_name_typed_confirms() {
 
     let (code, screen) = delete_on_a_terminal(&ws, &csv, "winterfell\n");
     assert_eq!(code, Some(2), "{screen}");
-    assert!(screen.contains("plan: - 2 to delete"), "{screen}");
-    assert!(screen.contains(prompt), "{screen}");
-    assert!(screen.contains("not confirmed"), "{screen}");
+    assert_has(&screen, "plan: - 2 to delete");
+    assert_has(&screen, prompt);
+    assert_has(&screen, "not confirmed");
     assert_eq!(sb.count_method("DELETE"), 0);
     assert_eq!(sb.users().len(), 4);
 
     let (code, screen) = delete_on_a_terminal(&ws, &csv, "westeros\n");
     assert_eq!(code, Some(0), "{screen}");
-    assert!(screen.contains(prompt), "{screen}");
-    assert!(screen.contains("2 rows: 2 deleted"), "{screen}");
+    assert_has(&screen, prompt);
+    assert_has(&screen, "2 rows: 2 deleted");
     assert_eq!(sb.count_method("DELETE"), 2);
     assert_eq!(
         usernames(&sb),

@@ -59,11 +59,8 @@ fn text_lines_and_summary() {
     }
     assert_eq!(lines.len(), 6);
     let stderr = stderr_of(&out);
-    assert!(
-        stderr.contains("6 rows: 2 created, 1 skipped, 3 failed in "),
-        "{stderr}"
-    );
-    assert!(stderr.contains("report: report.csv"), "{stderr}");
+    assert_has(&stderr, "6 rows: 2 created, 1 skipped, 3 failed in ");
+    assert_has(&stderr, "report: report.csv");
     assert!(
         stderr.contains("failed rows: failed.csv (3 rows, owner-only"),
         "{stderr}"
@@ -294,9 +291,9 @@ fn a_repeated_warning_is_shown_three_times_then_counted() {
         4,
         "{stderr}"
     );
-    assert!(
-        stderr.contains("warning: 5 more rows with: group \"Sellswords\" does not exist in the enterprise; the default group was used (the report lists each row)"),
-        "{stderr}"
+    assert_has(
+        &stderr,
+        "warning: 5 more rows with: group \"Sellswords\" does not exist in the enterprise; the default group was used (the report lists each row)",
     );
     let report = std::fs::read_to_string(ws.path("r.csv")).unwrap();
     assert_eq!(

@@ -182,10 +182,7 @@ fn a_portal_asking_to_wait_longer_than_a_row_waits_stops_the_run() {
         .get_output()
         .clone();
     let stderr = stderr_of(&out);
-    assert!(
-        stderr.contains("asking to wait a day or more (Retry-After)"),
-        "{stderr}"
-    );
+    assert_has(&stderr, "asking to wait a day or more (Retry-After)");
     let counts = summary_counts(&stderr);
     assert_eq!(counts["rows"], 50);
     assert!(counts["failed"] >= 1 && counts["failed"] <= 4, "{counts:?}");
@@ -432,7 +429,7 @@ fn ctrl_c_finishes_in_flight_reports_everything_and_resumes_with_the_journal() {
     );
     assert!(c["not attempted"] > 0, "{stderr}");
     assert_eq!(c["failed"], 0, "requests in flight were finished: {stderr}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_has(&stderr, "interrupted");
     // Every row sent has its line; the rows not attempted, three and a count.
     let stdout = stdout_of(&out);
     let not_attempted = c["not attempted"];
@@ -442,12 +439,12 @@ fn ctrl_c_finishes_in_flight_reports_everything_and_resumes_with_the_journal() {
         c["created"] + c["skipped"] + 3,
         "{stdout}"
     );
-    assert!(
-        stderr.contains(&format!(
+    assert_has(
+        &stderr,
+        &format!(
             "warning: {} more rows not attempted, not listed above (f.csv lists them)",
             not_attempted - 3
-        )),
-        "{stderr}"
+        ),
     );
     assert_eq!(
         usize::try_from(c["created"]).unwrap(),
@@ -590,9 +587,6 @@ fn ctrl_c_while_standard_input_stays_open_ends_at_once() {
     drop(stdin);
     assert_eq!(out.status.code(), Some(130));
     let stderr = stderr_of(&out);
-    assert!(stderr.contains("20 rows: 20 created"), "{stderr}");
-    assert!(
-        stderr.contains("the input (a stream) was not read past line 21"),
-        "{stderr}"
-    );
+    assert_has(&stderr, "20 rows: 20 created");
+    assert_has(&stderr, "the input (a stream) was not read past line 21");
 }

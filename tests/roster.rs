@@ -18,10 +18,6 @@ fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_owned()).collect()
 }
 
-fn lines_of(out: &std::process::Output) -> Vec<String> {
-    stdout_of(out).lines().map(str::to_owned).collect()
-}
-
 /// `(path, body)` of every PUT received.
 fn puts(sb: &Sandbox) -> Vec<(String, Value)> {
     sb.received()
@@ -117,19 +113,18 @@ fn round_trip_export_import_back_is_unchanged_and_edits_are_one_field_puts() {
 
     // Export: every user, the import's columns, sorted, names not ids.
     let export = ws.path("export.csv");
-    let out = importer()
-        .arg("export")
-        .arg(&ws.config)
-        .arg(&export)
-        .args(FAST)
-        .args(["-c", "16"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert!(
-        stderr_of(&out).contains(&format!("300 users exported to {} in ", export.display())),
-        "{}",
-        stderr_of(&out)
+    let out = run_code(
+        importer()
+            .arg("export")
+            .arg(&ws.config)
+            .arg(&export)
+            .args(FAST)
+            .args(["-c", "16"]),
+        0,
+    );
+    assert_has(
+        &stderr_of(&out),
+        &format!("300 users exported to {} in ", export.display()),
     );
     let (eheader, erows) = read_csv(&export);
     assert_eq!(eheader.join(","), EXPORT_HEADER);
@@ -169,14 +164,13 @@ fn round_trip_export_import_back_is_unchanged_and_edits_are_one_field_puts() {
     };
     let writes = write_requests(&sb);
     let gets = get_users(&sb);
-    let out = ws
-        .cmd(&["import"], &export)
-        .args(["--existing", "update"])
-        .args(FAST)
-        .args(["-c", "16"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let out = run_code(
+        ws.cmd(&["import"], &export)
+            .args(["--existing", "update"])
+            .args(FAST)
+            .args(["-c", "16"]),
+        0,
+    );
     assert_eq!(lines_of(&out).len(), 300);
     let lines: BTreeSet<String> = lines_of(&out).into_iter().collect();
     let want: BTreeSet<String> = erows
@@ -184,10 +178,9 @@ fn round_trip_export_import_back_is_unchanged_and_edits_are_one_field_puts() {
         .map(|row| format!("{}... Unchanged", row[1]))
         .collect();
     assert_eq!(lines, want);
-    assert!(
-        stderr_of(&out).contains("300 rows: 0 created, 0 updated, 300 unchanged, 0 failed in "),
-        "{}",
-        stderr_of(&out)
+    assert_has(
+        &stderr_of(&out),
+        "300 rows: 0 created, 0 updated, 300 unchanged, 0 failed in ",
     );
     assert_eq!(write_requests(&sb), writes, "a write for an unchanged row");
     assert_eq!(get_users(&sb), gets + 1, "one GET /users per run");
@@ -236,18 +229,16 @@ fn round_trip_export_import_back_is_unchanged_and_edits_are_one_field_puts() {
         want_lines.insert(format!("{}... Updated: {change}", row[1]));
     }
     let edits = write_csv(&ws, "edits.csv", &eheader, &edited);
-    let out = ws
-        .cmd(&["import"], &edits)
-        .args(["--existing", "update"])
-        .args(FAST)
-        .args(["-c", "16"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert!(
-        stderr_of(&out).contains("300 rows: 0 created, 30 updated, 270 unchanged, 0 failed in "),
-        "{}",
-        stderr_of(&out)
+    let out = run_code(
+        ws.cmd(&["import"], &edits)
+            .args(["--existing", "update"])
+            .args(FAST)
+            .args(["-c", "16"]),
+        0,
+    );
+    assert_has(
+        &stderr_of(&out),
+        "300 rows: 0 created, 30 updated, 270 unchanged, 0 failed in ",
     );
     let got_puts = puts(&sb);
     assert_eq!(got_puts.len(), 30, "{got_puts:?}");
@@ -278,18 +269,16 @@ fn round_trip_export_import_back_is_unchanged_and_edits_are_one_field_puts() {
 
     // Again: nothing left to do.
     let writes = write_requests(&sb);
-    let out = ws
-        .cmd(&["import"], &edits)
-        .args(["--existing", "update"])
-        .args(FAST)
-        .args(["-c", "16"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert!(
-        stderr_of(&out).contains("300 rows: 0 created, 0 updated, 300 unchanged, 0 failed in "),
-        "{}",
-        stderr_of(&out)
+    let out = run_code(
+        ws.cmd(&["import"], &edits)
+            .args(["--existing", "update"])
+            .args(FAST)
+            .args(["-c", "16"]),
+        0,
+    );
+    assert_has(
+        &stderr_of(&out),
+        "300 rows: 0 created, 0 updated, 300 unchanged, 0 failed in ",
     );
     assert_eq!(write_requests(&sb), writes);
 }
@@ -328,12 +317,11 @@ fn update_sends_only_the_differing_fields_and_names_each_change() {
          bran,bran@westeros.com,Bran,Everyone,,,,\n\
          sansa,sansa@westeros.com,Sansa,,,,,\n",
     );
-    let out = ws
-        .cmd(&FAST, &csv)
-        .args(["-c", "1", "--existing", "update"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let out = run_code(
+        ws.cmd(&FAST, &csv)
+            .args(["-c", "1", "--existing", "update"]),
+        0,
+    );
     // Rows finish in any order: an unchanged row needs no request.
     let mut lines = lines_of(&out);
     lines.sort();
@@ -346,10 +334,9 @@ fn update_sends_only_the_differing_fields_and_names_each_change() {
             "sansa@westeros.com... Success",
         ]
     );
-    assert!(
-        stderr_of(&out).contains("4 rows: 1 created, 2 updated, 1 unchanged, 0 failed in "),
-        "{}",
-        stderr_of(&out)
+    assert_has(
+        &stderr_of(&out),
+        "4 rows: 1 created, 2 updated, 1 unchanged, 0 failed in ",
     );
     assert_eq!(
         puts(&sb),
@@ -372,12 +359,11 @@ fn update_sends_only_the_differing_fields_and_names_each_change() {
     assert_eq!(sb.user(arya).unwrap()["username"], "arya");
 
     // The same file again, as JSON lines: nothing differs any more.
-    let out = ws
-        .cmd(&FAST, &csv)
-        .args(["-c", "1", "--existing", "update", "--output", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let out = run_code(
+        ws.cmd(&FAST, &csv)
+            .args(["-c", "1", "--existing", "update", "--output", "json"]),
+        0,
+    );
     let statuses: Vec<String> = lines_of(&out)
         .iter()
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["status"].to_string())
@@ -404,13 +390,12 @@ fn json_lines_say_updated_and_the_report_lists_the_changes() {
         "username,email,language\ntirion,tirion@westeros.com,de\narya,arya@westeros.com,en\n",
     );
     let report = ws.path("report.csv");
-    let out = ws
-        .cmd(&["-c", "1", "-r", "0"], &csv)
-        .args(["--existing", "update", "--output", "json", "--report"])
-        .arg(&report)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let out = run_code(
+        ws.cmd(&["-c", "1", "-r", "0"], &csv)
+            .args(["--existing", "update", "--output", "json", "--report"])
+            .arg(&report),
+        0,
+    );
     let mut json: Vec<Value> = lines_of(&out)
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -436,22 +421,16 @@ fn a_row_with_one_users_username_and_anothers_email_is_a_conflict() {
         "username,email,job_title\ntirion,arya@westeros.com,Queen\n",
     );
     let before = sb.users();
-    let out = ws
-        .cmd(&FAST, &csv)
-        .args(["--existing", "update"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let out = run_code(ws.cmd(&FAST, &csv).args(["--existing", "update"]), 1);
     let stdout = stdout_of(&out);
     assert_eq!(
         stdout,
         "arya@westeros.com... Failed: line 2: conflict: the username is the portal's user \"tirion\" \
          and the e-mail is the portal's user \"arya\"; nothing was changed: fix the row\n"
     );
-    assert!(
-        stderr_of(&out).contains("1 row: 0 created, 0 updated, 0 unchanged, 1 failed in "),
-        "{}",
-        stderr_of(&out)
+    assert_has(
+        &stderr_of(&out),
+        "1 row: 0 created, 0 updated, 0 unchanged, 1 failed in ",
     );
     assert_eq!(write_requests(&sb), 0);
     assert_eq!(sb.users(), before);
@@ -467,12 +446,11 @@ fn existing_fail_makes_an_existing_user_a_failed_row() {
         "username,email,job_title\ntirion,tirion@westeros.com,King\nsansa,sansa@westeros.com,Lady\n",
     );
     let before = sb.user_by_username("tirion");
-    let out = ws
-        .cmd(&["import"], &csv)
-        .args(["--existing", "fail", "-c", "1", "-r", "0"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let out = run_code(
+        ws.cmd(&["import"], &csv)
+            .args(["--existing", "fail", "-c", "1", "-r", "0"]),
+        1,
+    );
     let lines = lines_of(&out);
     assert!(
         lines.contains(&"tirion@westeros.com... Failed: already exists (--existing fail)".into()),
@@ -532,30 +510,17 @@ fn a_token_without_the_directory_permission_stops_update_and_export_before_anyth
         "u.csv",
         "username,email,language\ntirion,tirion@westeros.com,fr\nsansa,sansa@westeros.com,fr\n",
     );
-    let out = ws
-        .cmd(&["import"], &csv)
-        .args(["--existing", "update"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
-    assert!(
-        stderr_of(&out).contains("Query user directory"),
-        "{}",
-        stderr_of(&out)
-    );
+    let out = run_code(ws.cmd(&["import"], &csv).args(["--existing", "update"]), 2);
+    assert_has(&stderr_of(&out), "Query user directory");
     assert_eq!(stdout_of(&out), "");
-    let out = importer()
-        .arg("export")
-        .arg(&ws.config)
-        .arg(ws.path("out.csv"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
-    assert!(
-        stderr_of(&out).contains("Query user directory"),
-        "{}",
-        stderr_of(&out)
+    let out = run_code(
+        importer()
+            .arg("export")
+            .arg(&ws.config)
+            .arg(ws.path("out.csv")),
+        2,
     );
+    assert_has(&stderr_of(&out), "Query user directory");
     assert!(!ws.path("out.csv").exists());
     assert_eq!(write_requests(&sb), 0);
     // The same token still imports with the default --existing skip.
@@ -596,35 +561,27 @@ fn export_writes_names_and_numbers_sorted_without_passwords() {
     for out_arg in [None, Some("-")] {
         let mut cmd = importer();
         cmd.arg("export").arg(&ws.config).args(out_arg);
-        let out = cmd.output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        let out = run_code(&mut cmd, 0);
         assert_eq!(stdout_of(&out), want);
         let stderr = stderr_of(&out);
-        assert!(
-            stderr.contains("4 users exported to standard output in "),
-            "{stderr}"
-        );
-        assert!(
-            stderr.contains("1 user in a group the groups lookup does not list"),
-            "{stderr}"
-        );
+        assert_has(&stderr, "4 users exported to standard output in ");
+        assert_has(&stderr, "1 user in a group the groups lookup does not list");
     }
     // To a file: the old one replaced whole, nothing left beside it.
     let path = ws.write("users.csv", "old,content\n".repeat(1000));
-    let out = importer()
-        .arg("export")
-        .arg(&ws.config)
-        .arg(&path)
-        .arg("-q")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let out = run_code(
+        importer()
+            .arg("export")
+            .arg(&ws.config)
+            .arg(&path)
+            .arg("-q"),
+        0,
+    );
     assert_eq!(stdout_of(&out), "");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), want);
-    assert!(
-        stderr_of(&out).contains(&format!("4 users exported to {} in ", path.display())),
-        "{}",
-        stderr_of(&out)
+    assert_has(
+        &stderr_of(&out),
+        &format!("4 users exported to {} in ", path.display()),
     );
     let mut names: Vec<String> = std::fs::read_dir(ws.dir.path())
         .unwrap()
@@ -676,9 +633,8 @@ fn updates_under_faults_leave_the_portal_matching_the_file() {
         })
         .collect();
     let csv = write_csv(&ws, "u.csv", &header, &rows);
-    let out = ws
-        .cmd(&FAST, &csv)
-        .args([
+    let out = run_code(
+        ws.cmd(&FAST, &csv).args([
             "-c",
             "16",
             "--existing",
@@ -687,14 +643,12 @@ fn updates_under_faults_leave_the_portal_matching_the_file() {
             "8",
             "--timeout",
             "2",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert!(
-        stderr_of(&out).contains("120 rows: 0 created, 100 updated, 20 unchanged, 0 failed in "),
-        "{}",
-        stderr_of(&out)
+        ]),
+        0,
+    );
+    assert_has(
+        &stderr_of(&out),
+        "120 rows: 0 created, 100 updated, 20 unchanged, 0 failed in ",
     );
     let faults: usize = sb.fault_counts().values().sum();
     assert!(faults >= 5, "too few faults to mean anything: {faults}");
@@ -712,16 +666,10 @@ fn updates_under_faults_leave_the_portal_matching_the_file() {
     // Then nothing differs.
     sb.set_fault_rate(0.0);
     let writes = write_requests(&sb);
-    let out = ws
-        .cmd(&FAST, &csv)
-        .args(["--existing", "update"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert!(
-        stderr_of(&out).contains("120 rows: 0 created, 0 updated, 120 unchanged, 0 failed"),
-        "{}",
-        stderr_of(&out)
+    let out = run_code(ws.cmd(&FAST, &csv).args(["--existing", "update"]), 0);
+    assert_has(
+        &stderr_of(&out),
+        "120 rows: 0 created, 0 updated, 120 unchanged, 0 failed",
     );
     assert_eq!(write_requests(&sb), writes);
 }
@@ -736,14 +684,14 @@ fn global_options_go_before_or_after_the_subcommand() {
         "username,email,language\ntirion,TIRION@westeros.com,de\n",
     );
     // Before the subcommand.
-    let out = importer()
-        .args(["-q", "-r", "0", "import"])
-        .arg(&ws.config)
-        .arg(&csv)
-        .args(["--existing", "update"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let out = run_code(
+        importer()
+            .args(["-q", "-r", "0", "import"])
+            .arg(&ws.config)
+            .arg(&csv)
+            .args(["--existing", "update"]),
+        0,
+    );
     assert_eq!(stdout_of(&out), "", "-q before the subcommand");
     assert_eq!(sb.count_method("PUT"), 1);
     // After it, with the bare form: the report is written.
@@ -752,14 +700,14 @@ fn global_options_go_before_or_after_the_subcommand() {
         "username,email,language\ntirion,TIRION@westeros.com,en\n",
     );
     let report = ws.path("r.csv");
-    let out = importer()
-        .arg(&ws.config)
-        .arg(&csv)
-        .args(["--existing", "update", "-r", "0", "--report"])
-        .arg(&report)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let out = run_code(
+        importer()
+            .arg(&ws.config)
+            .arg(&csv)
+            .args(["--existing", "update", "-r", "0", "--report"])
+            .arg(&report),
+        0,
+    );
     assert_eq!(
         stdout_of(&out),
         "TIRION@westeros.com... Updated: language: de → en\n"

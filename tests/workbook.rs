@@ -260,15 +260,11 @@ fn the_sheet_can_be_named_and_failed_rows_are_written_as_csv() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = stdout_of(&out);
     // Row 4 of the sheet (row 3 is empty): the spreadsheet's numbers.
-    assert!(
-        stdout.contains("bad@westeros.com... Failed: line 4: username \"bad name\""),
-        "{stdout}"
+    assert_has(
+        &stdout,
+        "bad@westeros.com... Failed: line 4: username \"bad name\"",
     );
-    assert!(
-        stderr_of(&out).contains("written as CSV"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert_has(&stderr_of(&out), "written as CSV");
     assert_eq!(
         std::fs::read_to_string(ws.path("failed.csv")).unwrap(),
         "username,email\nbad name,bad@westeros.com\n"

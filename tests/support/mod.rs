@@ -3,6 +3,7 @@
 // exports them.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod peak;
 pub mod sandbox;
 
 use std::collections::HashMap;
@@ -116,6 +117,27 @@ pub fn stdout_of(out: &std::process::Output) -> String {
 
 pub fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// What the importer wrote on stdout, a line each.
+pub fn lines_of(out: &std::process::Output) -> Vec<String> {
+    stdout_of(out).lines().map(str::to_owned).collect()
+}
+
+/// Runs `cmd` and checks that it exits with `code`; its stderr is shown
+/// when it does not.
+#[track_caller]
+pub fn run_code(cmd: &mut Command, code: i32) -> std::process::Output {
+    let out = cmd.output().expect("run the importer");
+    assert_eq!(out.status.code(), Some(code), "{}", stderr_of(&out));
+    out
+}
+
+/// Checks that `text` (a stdout or stderr) contains `part`, showing the
+/// whole text when it does not.
+#[track_caller]
+pub fn assert_has(text: &str, part: &str) {
+    assert!(text.contains(part), "{part:?} is not in:\n{text}");
 }
 
 /// A CSV file's header and rows, as strings.

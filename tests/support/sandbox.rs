@@ -61,21 +61,9 @@ pub const USER_FIELDS: [&str; 22] = [
     "external_id",
 ];
 
-/// The free-text fields of a user: any string, sent and answered as is.
-const TEXT_FIELDS: [&str; 12] = [
-    "first_name",
-    "last_name",
-    "salutation",
-    "job_title",
-    "company_name",
-    "address",
-    "city",
-    "state",
-    "country",
-    "zip_code",
-    "phone_number",
-    "mobile_number",
-];
+/// The free-text fields of a user, `first_name` to `mobile_number` in
+/// [`USER_FIELDS`]: any string, sent and answered as is.
+const TEXT_FIELDS: &[&str] = USER_FIELDS.split_at(4).1.split_at(12).0;
 
 const LANGUAGES: [&str; 3] = ["en", "fr", "de"];
 
@@ -1050,7 +1038,7 @@ fn check_common(
     user: &Map<String, Value>,
     errors: &mut Errors,
 ) -> (Option<u64>, FaxChoice) {
-    for k in TEXT_FIELDS {
+    for &k in TEXT_FIELDS {
         if user.get(k).is_some_and(|v| !v.is_string() && !v.is_null()) {
             errors.add(k, "is invalid");
         }
