@@ -395,7 +395,7 @@ impl SyncPlanner {
                 fields[i].clone_from(value);
             }
         }
-        Record { line: 0, fields }
+        Record::not_in_file(fields)
     }
 }
 

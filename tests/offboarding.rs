@@ -608,3 +608,77 @@ fn on_a_terminal_the_account_name_typed_confirms() {
         BTreeSet::from(["user00003".to_owned(), "maester".to_owned()])
     );
 }
+
+/// A sync stopped before its deletions (the token revoked mid-run): the
+/// deletions of users the file does not name are "not attempted", counted
+/// apart from the file's rows, and kept out of the failed-rows file (an
+/// import of it would create them).
+#[test]
+fn a_sync_stopped_before_its_deletions_counts_them_apart() {
+    let sb = Sandbox::start(SandboxConfig {
+        revoke_after: Some(3),
+        ..Default::default()
+    });
+    enterprise(&sb, 20);
+    let ws = Workspace::new(&sb, "random");
+    // 15 of the 20 kept, each edited (15 PUTs); 5 to delete.
+    let mut csv = String::from("username,email,job_title\n");
+    for i in 1..=15 {
+        writeln!(csv, "user{i:05},user{i:05}@example.com,Maester").unwrap();
+    }
+    let csv = ws.write("hr.csv", csv);
+    let failed = ws.path("failed.csv");
+    let report = ws.path("report.csv");
+    let out = run(
+        "sync",
+        &ws,
+        &csv,
+        &[
+            "--delete-missing",
+            "--yes",
+            "--failed",
+            failed.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_has(&stderr, "stopped: the portal refused the access token");
+    // 15 rows (not 20), and a rate a run could reach (the deletions not
+    // attempted are not subtracted from the rows).
+    assert_has(
+        &stderr,
+        "15 rows: 0 created, 3 updated, 0 unchanged, 0 deleted, ",
+    );
+    let summary = stderr.lines().find(|l| l.starts_with("15 rows: ")).unwrap();
+    let rate: f64 = summary
+        .rsplit_once('(')
+        .and_then(|(_, r)| r.split_once(' '))
+        .map(|(r, _)| r.parse().unwrap())
+        .unwrap();
+    assert!(rate < 1e6, "{summary}");
+    assert_has(&stderr, "(12 rows, owner-only");
+    // Finished by an update: a sync of those 12 rows would delete the rest.
+    assert_has(
+        &stderr,
+        &format!(
+            "fix them and run: xmc-user-importer import CONFIG {} --existing update",
+            failed.display()
+        ),
+    );
+    assert_eq!(sb.count_method("DELETE"), 0);
+    // The failed-rows file: the file's 12 rows, none of the deletions.
+    let (_, rows) = read_csv(&failed);
+    assert_eq!(rows.len(), 12);
+    assert!(rows.iter().all(|r| r[0] != "user00016"), "{rows:?}");
+    // The report: every row and every deletion, the deletions without a line.
+    let report = csv_maps(&report);
+    assert_eq!(report.len(), 20);
+    let deletions: Vec<_> = report.iter().filter(|r| r["line"].is_empty()).collect();
+    assert_eq!(deletions.len(), 5);
+    assert!(
+        deletions.iter().all(|r| r["status"] == "not_attempted"),
+        "{deletions:?}"
+    );
+}

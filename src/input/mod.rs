@@ -53,14 +53,29 @@ impl Source {
 }
 
 /// One data row of the file.
+#[derive(Clone)]
 pub(crate) struct Record {
-    /// The row number a spreadsheet shows: the header is 1, the first user 2.
+    /// The row number a spreadsheet shows: the header is 1, the first user
+    /// 2; 0 for a user the file does not name ([`Record::not_in_file`]).
     pub(crate) line: u64,
     /// The cells as read (decoded, not trimmed), in the file's column order.
     pub(crate) fields: Vec<String>,
 }
 
 impl Record {
+    /// A user the file does not name, in the file's columns: a sync's
+    /// deletion. It is no row of the file: not counted as one, never in the
+    /// failed-rows file (an import of it would create the user) or the
+    /// journal.
+    pub(crate) fn not_in_file(fields: Vec<String>) -> Record {
+        Record { line: 0, fields }
+    }
+
+    /// The row's line, `None` for a user the file does not name.
+    pub(crate) fn file_line(&self) -> Option<u64> {
+        (self.line > 0).then_some(self.line)
+    }
+
     /// The trimmed value of `col`, or "" when the file has no such column.
     pub(crate) fn get<'a>(&'a self, header: &Header, col: Column) -> &'a str {
         header

@@ -86,11 +86,11 @@ impl ReportFile {
 
     pub(crate) fn write(&mut self, r: &RowResult, username: &str, email: &str) -> csv::Result<()> {
         // A sync's deletion of a user the file does not name: no line.
-        let line = if r.record.line > 0 {
-            r.record.line.to_string()
-        } else {
-            String::new()
-        };
+        let line = r
+            .record
+            .file_line()
+            .map(|l| l.to_string())
+            .unwrap_or_default();
         let attempts = r.attempts.to_string();
         let http = r.http_status.map(|s| s.to_string()).unwrap_or_default();
         // Cells a spreadsheet would run as formulas are defused.

@@ -62,7 +62,7 @@ struct JsonLine<'a> {
 /// `{"line":7,"username":…,"email":…,"status":"created",…}`
 pub(crate) fn json(out: &mut Vec<u8>, r: &RowResult, username: &str, email: &str) {
     let line = JsonLine {
-        line: (r.record.line > 0).then_some(r.record.line),
+        line: r.record.file_line(),
         username,
         email,
         status: r.status,

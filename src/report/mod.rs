@@ -239,11 +239,11 @@ impl Reporter {
 
     #[allow(clippy::needless_pass_by_value)] // the row ends here: it is the reporter's to drop
     fn row(&mut self, mut r: RowResult) {
-        self.count(r.status, r.record.line > 0);
+        self.count(r.status, r.record.file_line().is_some());
         let header = &self.setup.header;
         // A row whose cells do not line up with the header is named by its
         // line only: its "email" could be its password.
-        let aligned = r.record.fields.len() == header.len() || r.record.line == 0;
+        let aligned = r.record.fields.len() == header.len() || r.record.file_line().is_none();
         let cell = |c| {
             if aligned {
                 sanitize::visible(r.record.get(header, c)).into_owned()
@@ -278,6 +278,9 @@ impl Reporter {
         let s = &mut self.summary;
         // A sync's deletion of a user the file does not name is no row of it.
         s.rows += u64::from(of_the_file);
+        s.not_in_file += u64::from(!of_the_file);
+        let unfinished = matches!(status, RowStatus::Failed | RowStatus::NotAttempted);
+        s.to_retry += u64::from(of_the_file && unfinished);
         match status {
             RowStatus::Created => s.created += 1,
             RowStatus::Updated => s.updated += 1,
@@ -339,9 +342,8 @@ impl Reporter {
                 report.path.display()
             ));
         }
-        // Not a sync's deletions: importing the failed rows would create them.
         if matches!(r.status, RowStatus::Failed | RowStatus::NotAttempted)
-            && r.record.line > 0
+            && r.record.file_line().is_some()
             && let Some(failed) = &mut self.setup.failed
             && let Err(e) = failed.write(&r.record)
         {
@@ -351,6 +353,7 @@ impl Reporter {
             ));
         }
         if r.status.is_done()
+            && r.record.file_line().is_some()
             && !r.from_journal
             && !self.setup.dry_run
             && let Some(j) = &mut self.setup.journal
@@ -400,10 +403,20 @@ impl Reporter {
             && self.summary.not_attempted > SAME_WARNING_SHOWN
         {
             let more = self.summary.not_attempted - SAME_WARNING_SHOWN;
-            let where_ = match (&self.setup.failed, &self.setup.report) {
+            // The failed-rows file holds the file's rows only, not a
+            // sync's deletions: with those, the report says more.
+            let failed = self
+                .setup
+                .failed
+                .as_ref()
+                .filter(|_| self.summary.not_in_file == 0);
+            let where_ = match (failed, &self.setup.report) {
                 (Some(f), _) => format!("{} lists them", f.path.display()),
                 (None, Some(r)) => format!("{} lists them", r.path.display()),
-                (None, None) => "--failed FILE would list them".to_owned(),
+                (None, None) if self.summary.not_in_file == 0 => {
+                    "--failed FILE would list them".to_owned()
+                }
+                (None, None) => "--report FILE would list them".to_owned(),
             };
             // On stderr: stdout keeps one line per row.
             self.warn(&format!(

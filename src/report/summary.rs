@@ -45,6 +45,12 @@ pub struct Summary {
     pub not_attempted: u64,
     /// Rows a dry run found valid.
     pub valid: u64,
+    /// Results for users the file does not name (a sync's deletions):
+    /// in the counts above, not in `rows`.
+    pub not_in_file: u64,
+    /// Rows of the file that failed or were not attempted: what the
+    /// failed-rows file holds.
+    pub to_retry: u64,
     /// From the first row to the last result.
     pub elapsed: Duration,
     /// Nothing was sent.
@@ -88,7 +94,7 @@ impl Summary {
         let secs = self.elapsed.as_secs_f64();
         // Rows a stop left unsent took no time: they do not count.
         let per_sec = if secs > 0.0 {
-            (self.rows - self.not_attempted) as f64 / secs
+            (self.rows + self.not_in_file).saturating_sub(self.not_attempted) as f64 / secs
         } else {
             0.0
         };
@@ -184,10 +190,10 @@ impl Summary {
         if let Some(p) = &self.report_path {
             out.push(format!("report: {}", p.display()));
         }
-        let unfinished = self.failed + self.not_attempted;
+        let unfinished = self.to_retry;
         match &self.failed_path {
             Some(p) if unfinished > 0 => out.push(format!(
-                "failed rows: {} ({} row{}{}, owner-only as it may hold passwords); fix them and run: xmc-user-importer CONFIG {}",
+                "failed rows: {} ({} row{}{}, owner-only as it may hold passwords); fix them and run: {}",
                 p.display(),
                 thousands(unfinished),
                 plural(unfinished),
@@ -196,7 +202,7 @@ impl Summary {
                 } else {
                     ""
                 },
-                p.display()
+                self.run_again(p)
             )),
             Some(p) => out.push(format!("failed rows: none ({} holds only the header)", p.display())),
             None if unfinished > 0 && !self.dry_run => out.push(
@@ -205,6 +211,22 @@ impl Summary {
             None => {}
         }
         out
+    }
+}
+
+impl Summary {
+    /// The command that finishes the work with the failed-rows file `p`.
+    /// A sync's rows are finished by an update: a sync of a partial file
+    /// would delete everyone else.
+    fn run_again(&self, p: &std::path::Path) -> String {
+        let p = p.display();
+        match self.operation {
+            Operation::Import | Operation::Export => format!("xmc-user-importer CONFIG {p}"),
+            Operation::Update | Operation::Sync => {
+                format!("xmc-user-importer import CONFIG {p} --existing update")
+            }
+            Operation::Delete => format!("xmc-user-importer delete CONFIG {p}"),
+        }
     }
 }
 
@@ -258,6 +280,39 @@ mod tests {
         assert_eq!(
             advice(4.97),
             "; the portal accepted about 5.0 users/s: -r 4.7 avoids throttling next time"
+        );
+    }
+
+    #[test]
+    fn the_failed_rows_are_run_again_by_the_operation_that_finishes_them() {
+        let tail = |operation| {
+            let s = Summary {
+                rows: 4,
+                failed: 2,
+                to_retry: 2,
+                operation,
+                failed_path: Some("f.csv".into()),
+                ..Default::default()
+            };
+            let lines = s.closing_lines();
+            let line = lines
+                .iter()
+                .find(|l| l.starts_with("failed rows:"))
+                .unwrap();
+            line.split_once("fix them and run: ").unwrap().1.to_owned()
+        };
+        assert_eq!(tail(Operation::Import), "xmc-user-importer CONFIG f.csv");
+        assert_eq!(
+            tail(Operation::Update),
+            "xmc-user-importer import CONFIG f.csv --existing update"
+        );
+        assert_eq!(
+            tail(Operation::Sync),
+            "xmc-user-importer import CONFIG f.csv --existing update"
+        );
+        assert_eq!(
+            tail(Operation::Delete),
+            "xmc-user-importer delete CONFIG f.csv"
         );
     }
 
