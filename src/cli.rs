@@ -221,8 +221,9 @@ enum Cmd {
         /// Refuse a plan that deletes more users than this
         #[arg(long, value_name = "N", default_value_t = Options::MAX_DELETES)]
         max_deletes: u64,
-        #[command(flatten)]
-        rails: DeleteFlags,
+        /// Confirm the deletions without a terminal to ask on (CI, scripts)
+        #[arg(long)]
+        yes: bool,
         /// Do not send the welcome e-mail to the users created
         #[arg(long)]
         no_welcome_email: bool,
@@ -280,6 +281,34 @@ impl Args {
     #[must_use]
     pub fn into_invocation(self) -> Invocation {
         let top = self.import;
+        let sub = match &self.command {
+            Some(Cmd::Export { .. }) => Some("export"),
+            Some(Cmd::Delete { .. }) => Some("delete"),
+            Some(Cmd::Sync { .. }) => Some("sync"),
+            _ => None,
+        };
+        if let Some(sub) = sub {
+            // Given before the subcommand, an import's flags would be ignored.
+            let flag = if top.existing.is_some() {
+                Some("--existing")
+            } else if top.no_welcome_email && sub != "sync" {
+                Some("--no-welcome-email")
+            } else {
+                None
+            };
+            if let Some(flag) = flag {
+                let why = match sub {
+                    "sync" => "sync always updates the users that exist",
+                    _ => "it only goes with import and sync",
+                };
+                Args::command()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        format!("{flag} does not apply to {sub} ({why}): remove it"),
+                    )
+                    .exit();
+            }
+        }
         let (config, command) = match self.command {
             None => {
                 let source = Source::from_arg(&self.csv.unwrap_or_default());
@@ -307,7 +336,7 @@ impl Args {
                 csv,
                 delete_missing,
                 max_deletes,
-                rails,
+                yes,
                 no_welcome_email,
             }) => (
                 config,
@@ -315,8 +344,7 @@ impl Args {
                     source: Source::from_arg(&csv),
                     delete_missing,
                     max_deletes,
-                    yes: rails.yes,
-                    include_admins: rails.include_admins,
+                    yes,
                     no_welcome_email: no_welcome_email || top.no_welcome_email,
                 },
             ),

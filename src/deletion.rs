@@ -11,14 +11,14 @@ use crate::import::ImportPlanner;
 use crate::input::validate::Duplicates;
 use crate::input::{Column, Header, Record};
 use crate::job::{Action, Job};
-use crate::pipeline::{Pass, Planner, Prepared};
+use crate::pipeline::{Pass, Planner, Prepared, Work};
 use crate::portal::users::PortalUser;
 use crate::portal::{Directory, payload};
-use crate::rails::{self, Limits, NAMES_SHOWN, Plan};
+use crate::rails::{self, Limits, Plan};
 use crate::report::journal::JournalIndex;
 use crate::report::{Operation, RowResult, RowStatus, Summary};
 use crate::retry::Engine;
-use crate::roster::{Match, Roster};
+use crate::roster::{self, Match, Roster};
 use crate::setup::{self, Start};
 use crate::stop::{Stop, Watch};
 use crate::{Command, Console, Error, Existing, Options};
@@ -32,21 +32,14 @@ pub(crate) async fn run(
     stop: Arc<Stop>,
     console: &mut dyn Console,
 ) -> Result<Summary, Error> {
-    if opts.offline {
-        return Err(Error::Usage(
-            "--offline cannot plan a deletion or a sync: the plan needs the enterprise's users"
-                .into(),
-        ));
-    }
-    let Start {
-        config,
-        input,
-        expected_rows,
-        journal_writer,
-        journal_index: journal,
-    } = setup::start(opts, console).await?;
+    // No journal here: `setup::check_options` refuses one (a re-run
+    // compares every row with the enterprise's users again).
+    let Start { config, input, .. } = setup::start(opts, console).await?;
     let engine = Arc::new(setup::engine(opts, &config, stop.clone())?);
-    let directory = setup::look_up_directory(&engine).await?;
+    let directory = match opts.command {
+        Command::Sync { .. } => Some(setup::look_up_directory(&engine).await?),
+        _ => None,
+    };
     let roster = Arc::new(setup::look_up_users(&engine).await?);
     let shape = setup::FileShape::of(&input);
     let read = input
@@ -57,17 +50,18 @@ pub(crate) async fn run(
         opts,
         header: &shape.header,
         config: &config,
-        directory: &directory,
+        directory,
         roster: &roster,
         engine: &engine,
     };
     let Planned {
-        planner,
+        rows,
+        last,
         plan,
         limits,
         yes,
         operation,
-    } = plan(&parts, &read.records, journal);
+    } = plan(parts, read.records);
     for line in plan.lines(operation == Operation::Sync) {
         console.say(line);
     }
@@ -81,14 +75,12 @@ pub(crate) async fn run(
         .map_err(Error::Refused)?;
     }
     let _signals = Watch::start(&stop);
-    let reporter = setup::reporter(opts, &shape, journal_writer, operation)?;
+    let reporter = setup::reporter(opts, &shape, None, operation)?;
     let pass = Pass {
-        input: read.into_rows(),
-        planner,
+        work: Work::Decided { rows, last },
         engine: Some(engine).filter(|_| !opts.dry_run),
         concurrency: opts.concurrency,
         reporter,
-        expected_rows,
         stop,
     };
     crate::pipeline::run(pass).await.map_err(Error::Reporter)
@@ -99,14 +91,18 @@ struct Parts<'a> {
     opts: &'a Options,
     header: &'a Header,
     config: &'a Config,
-    directory: &'a Directory,
+    /// A sync's groups and fax numbers (a `delete` needs none).
+    directory: Option<Directory>,
     roster: &'a Arc<Roster>,
     engine: &'a Arc<Engine>,
 }
 
-/// The planner of the run, its plan, and the rails it must pass.
+/// Every row's decision, the plan they make, and the rails it must pass.
+/// The run sends these very decisions: what was confirmed is what is done.
 struct Planned {
-    planner: Box<dyn Planner>,
+    rows: Vec<Prepared>,
+    /// What waits until every row is done: a sync's deletions.
+    last: Vec<Prepared>,
     plan: Plan,
     /// A sync's limits on deletions (a `delete` names its users).
     limits: Option<Limits>,
@@ -114,8 +110,12 @@ struct Planned {
     operation: Operation,
 }
 
-/// The planner and plan of a `delete` or a `sync`, from every row.
-fn plan(p: &Parts<'_>, records: &[Record], journal: JournalIndex) -> Planned {
+/// Decides every row of a `delete` or a `sync`, and counts the plan.
+fn plan(p: Parts<'_>, records: Vec<Record>) -> Planned {
+    let mut plan = Plan {
+        enterprise: p.roster.len() as u64,
+        ..Plan::default()
+    };
     match p.opts.command {
         Command::Sync {
             delete_missing,
@@ -124,7 +124,7 @@ fn plan(p: &Parts<'_>, records: &[Record], journal: JournalIndex) -> Planned {
             no_welcome_email,
             ..
         } => {
-            let import = |journal| ImportPlanner {
+            let mut import = ImportPlanner {
                 header: p.header.clone(),
                 mode: p.config.password_mode,
                 rules: payload::Rules {
@@ -132,26 +132,49 @@ fn plan(p: &Parts<'_>, records: &[Record], journal: JournalIndex) -> Planned {
                     strict: p.opts.strict,
                     no_welcome_email,
                 },
-                dry_run: p.opts.dry_run,
                 existing: Existing::Update,
                 roster: Some(p.roster.clone()),
-                directory: Some(p.directory.clone()),
+                directory: p.directory,
                 engine: Some(p.engine.clone()),
-                journal,
-                duplicates: Duplicates::default(),
+                journal: JournalIndex::default(),
+                duplicates: Duplicates::with_capacity(records.len()),
             };
-            let mut sync = SyncPlanner {
-                rows: import(journal),
-                header: p.header.clone(),
-                roster: p.roster.clone(),
-                engine: p.engine.clone(),
-                dry_run: p.opts.dry_run,
-                delete_missing,
-                named: vec![false; p.roster.len()],
-            };
-            let plan = sync.plan(records, import(JournalIndex::default()));
+            // The portal's users some row names (by username or e-mail, valid or not).
+            let mut named = vec![false; p.roster.len()];
+            let rows = records
+                .into_iter()
+                .map(|record| {
+                    let username = record.get(p.header, Column::Username);
+                    let email = record.get(p.header, Column::Email);
+                    for i in p.roster.named(username, email) {
+                        named[i] = true;
+                    }
+                    let prepared = import.prepare(record);
+                    plan.count(&prepared, None);
+                    prepared
+                })
+                .collect();
+            // With --delete-missing, the `user`-role accounts no row named.
+            let last = p
+                .roster
+                .users()
+                .iter()
+                .zip(&named)
+                .filter(|(u, named)| delete_missing && !**named && u.is_user_role())
+                .map(|(u, _)| {
+                    let prepared = Prepared::Send(Job {
+                        request: p.engine.portal.delete(&u.id),
+                        record: record_of(p.header, u),
+                        action: Action::Delete,
+                        warning: None,
+                    });
+                    plan.count(&prepared, Some(&u.username));
+                    prepared
+                })
+                .collect();
             Planned {
-                planner: Box::new(sync),
+                rows,
+                last,
                 plan,
                 limits: Some(Limits {
                     max_deletes,
@@ -167,18 +190,24 @@ fn plan(p: &Parts<'_>, records: &[Record], journal: JournalIndex) -> Planned {
             ..
         } => {
             let mut delete = DeletePlanner {
-                header: p.header.clone(),
-                roster: p.roster.clone(),
-                engine: p.engine.clone(),
-                dry_run: p.opts.dry_run,
+                header: p.header,
+                roster: p.roster,
+                engine: p.engine,
                 include_admins,
-                journal,
-                duplicates: Duplicates::default(),
+                duplicates: Duplicates::with_capacity(records.len()),
                 ids: HashSet::new(),
             };
-            let plan = delete.plan(records);
+            let rows = records
+                .into_iter()
+                .map(|record| {
+                    let (name, prepared) = delete.decide(record);
+                    plan.count(&prepared, name.as_deref());
+                    prepared
+                })
+                .collect();
             Planned {
-                planner: Box::new(delete),
+                rows,
+                last: Vec::new(),
                 plan,
                 limits: None,
                 yes,
@@ -191,62 +220,37 @@ fn plan(p: &Parts<'_>, records: &[Record], journal: JournalIndex) -> Planned {
     }
 }
 
+/// A deletion's row in the output and the report: no line of the file,
+/// the user's username and e-mail in the file's columns.
+fn record_of(header: &Header, user: &PortalUser) -> Record {
+    let mut fields = vec![String::new(); header.len()];
+    for (col, value) in [
+        (Column::Username, &user.username),
+        (Column::Email, &user.email),
+    ] {
+        if let Some(i) = header.position(col) {
+            fields[i].clone_from(value);
+        }
+    }
+    Record::not_in_file(fields)
+}
+
 /// A `delete`: each row names a user to delete.
-struct DeletePlanner {
-    header: Header,
-    roster: Arc<Roster>,
-    engine: Arc<Engine>,
-    dry_run: bool,
+struct DeletePlanner<'a> {
+    header: &'a Header,
+    roster: &'a Roster,
+    engine: &'a Engine,
     include_admins: bool,
-    journal: JournalIndex,
     duplicates: Duplicates,
     /// The users already planned, by id (two rows may name one user).
     ids: HashSet<String>,
 }
 
-impl DeletePlanner {
-    /// The plan: what the rows will become, without sending anything.
-    fn plan(&mut self, records: &[Record]) -> Plan {
-        let mut dry = DeletePlanner {
-            header: self.header.clone(),
-            roster: self.roster.clone(),
-            engine: self.engine.clone(),
-            dry_run: true,
-            include_admins: self.include_admins,
-            journal: JournalIndex::default(),
-            duplicates: Duplicates::default(),
-            ids: HashSet::new(),
-        };
-        let mut plan = Plan {
-            enterprise: self.roster.len() as u64,
-            ..Plan::default()
-        };
-        for r in records {
-            let record = Record {
-                line: r.line,
-                fields: r.fields.clone(),
-            };
-            let (user, prepared) = dry.decide(record);
-            match prepared {
-                Prepared::Done(r) if r.status == RowStatus::Valid => {
-                    plan.delete += 1;
-                    if let Some(u) = user
-                        && plan.delete_names.len() < NAMES_SHOWN
-                    {
-                        plan.delete_names.push(u);
-                    }
-                }
-                Prepared::Done(r) if r.status == RowStatus::Absent => plan.absent += 1,
-                _ => plan.failing += 1,
-            }
-        }
-        plan
-    }
-
+impl DeletePlanner<'_> {
     /// A row's fate, and the username of the user it would delete.
     fn decide(&mut self, record: Record) -> (Option<String>, Prepared) {
-        let username = record.get(&self.header, Column::Username).to_owned();
-        let email = record.get(&self.header, Column::Email).to_owned();
+        let username = record.get(self.header, Column::Username).to_owned();
+        let email = record.get(self.header, Column::Email).to_owned();
         let fail = |record, why: String| Prepared::Done(RowResult::local_failure(record, why));
         if username.is_empty() && email.is_empty() {
             return (
@@ -257,14 +261,8 @@ impl DeletePlanner {
                 ),
             );
         }
-        if let Err(why) = self.duplicates.check_given(&username, &email, record.line) {
+        if let Err(why) = self.duplicates.check(&username, &email, record.line) {
             return (None, fail(record, why.to_string()));
-        }
-        if self.journal.contains(record.line, &username) {
-            let mut r = RowResult::new(record, RowStatus::Skipped)
-                .with_message("done in an earlier run (journal)");
-            r.from_journal = true;
-            return (None, Prepared::Done(r));
         }
         let user = match self.roster.find(&username, &email) {
             Match::New => {
@@ -276,14 +274,10 @@ impl DeletePlanner {
                 by_username,
                 by_email,
             } => {
-                let why = format!(
-                    "conflict: the username is the portal's user \"{}\" and the e-mail is the \
-                     portal's user \"{}\"; nobody was deleted: fix the row",
-                    by_username.username, by_email.username
-                );
+                let why = roster::conflict(by_username, by_email, "nobody was deleted");
                 return (None, fail(record, why));
             }
-            Match::Existing(u) => u.clone(),
+            Match::Existing(u) => u,
         };
         if !user.is_user_role() && !self.include_admins {
             let why = format!(
@@ -296,133 +290,12 @@ impl DeletePlanner {
             let why = format!("{} is named by an earlier row too", user.username);
             return (None, fail(record, why));
         }
-        let name = Some(user.username.clone());
-        if self.dry_run {
-            let r = RowResult::new(record, RowStatus::Valid).with_message("would be deleted");
-            return (name, Prepared::Done(r));
-        }
         let job = Job {
             request: self.engine.portal.delete(&user.id),
             record,
             action: Action::Delete,
             warning: None,
         };
-        (name, Prepared::Send(job))
-    }
-}
-
-impl Planner for DeletePlanner {
-    fn prepare(&mut self, record: Record) -> Prepared {
-        self.decide(record).1
-    }
-}
-
-/// A `sync`: each row as an import with `--existing update`; then, with
-/// `--delete-missing`, the `user`-role accounts no row named.
-struct SyncPlanner {
-    rows: ImportPlanner,
-    header: Header,
-    roster: Arc<Roster>,
-    engine: Arc<Engine>,
-    dry_run: bool,
-    delete_missing: bool,
-    /// The portal's users some row names (by username or e-mail, valid or not).
-    named: Vec<bool>,
-}
-
-impl SyncPlanner {
-    /// The plan, from a dry pass of the rows.
-    fn plan(&mut self, records: &[Record], mut dry: ImportPlanner) -> Plan {
-        dry.dry_run = true;
-        let mut plan = Plan {
-            enterprise: self.roster.len() as u64,
-            ..Plan::default()
-        };
-        for r in records {
-            self.mark(r);
-            let record = Record {
-                line: r.line,
-                fields: r.fields.clone(),
-            };
-            match dry.prepare(record) {
-                Prepared::Done(r) => match (r.status, r.message.as_deref()) {
-                    (RowStatus::Valid, Some(m)) if m.starts_with("would update") => {
-                        plan.update += 1;
-                    }
-                    (RowStatus::Valid, _) => plan.create += 1,
-                    (RowStatus::Unchanged | RowStatus::Skipped, _) => plan.unchanged += 1,
-                    _ => plan.failing += 1,
-                },
-                Prepared::Send(_) => plan.create += 1,
-            }
-        }
-        for u in self.missing() {
-            plan.delete += 1;
-            if plan.delete_names.len() < NAMES_SHOWN {
-                plan.delete_names.push(u.username.clone());
-            }
-        }
-        plan
-    }
-
-    fn mark(&mut self, record: &Record) {
-        let username = record.get(&self.header, Column::Username);
-        let email = record.get(&self.header, Column::Email);
-        for i in self.roster.named(username, email) {
-            self.named[i] = true;
-        }
-    }
-
-    /// The `user`-role accounts no row named (none without `--delete-missing`).
-    fn missing(&self) -> impl Iterator<Item = &PortalUser> {
-        self.roster
-            .users()
-            .iter()
-            .zip(&self.named)
-            .filter(|(u, named)| self.delete_missing && !**named && u.is_user_role())
-            .map(|(u, _)| u)
-    }
-
-    /// A deletion's row in the output and the report: no line of the file,
-    /// the user's username and e-mail in the file's columns.
-    fn record_of(&self, user: &PortalUser) -> Record {
-        let mut fields = vec![String::new(); self.header.len()];
-        for (col, value) in [
-            (Column::Username, &user.username),
-            (Column::Email, &user.email),
-        ] {
-            if let Some(i) = self.header.position(col) {
-                fields[i].clone_from(value);
-            }
-        }
-        Record::not_in_file(fields)
-    }
-}
-
-impl Planner for SyncPlanner {
-    fn prepare(&mut self, record: Record) -> Prepared {
-        self.rows.prepare(record)
-    }
-
-    fn finish(&mut self) -> Vec<Prepared> {
-        let missing: Vec<PortalUser> = self.missing().cloned().collect();
-        missing
-            .iter()
-            .map(|u| {
-                let record = self.record_of(u);
-                if self.dry_run {
-                    return Prepared::Done(
-                        RowResult::new(record, RowStatus::Valid)
-                            .with_message("would be deleted (not in the file)"),
-                    );
-                }
-                Prepared::Send(Job {
-                    request: self.engine.portal.delete(&u.id),
-                    record,
-                    action: Action::Delete,
-                    warning: None,
-                })
-            })
-            .collect()
+        (Some(user.username.clone()), Prepared::Send(job))
     }
 }

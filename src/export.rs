@@ -31,6 +31,7 @@ pub(crate) async fn run(
     console: &mut dyn Console,
 ) -> Result<Summary, Error> {
     let started = Instant::now();
+    setup::check_options(opts)?;
     let (config, warnings) = Config::load(&opts.config, opts.env_token.clone())?;
     for w in warnings {
         console.warn(w);

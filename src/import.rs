@@ -7,7 +7,7 @@ use crate::config::PasswordMode;
 use crate::input::validate::{Checked, Duplicates, validate};
 use crate::input::{Column, Header, Record};
 use crate::job::{Action, Job};
-use crate::pipeline::{Pass, Planner, Prepared};
+use crate::pipeline::{Pass, Planner, Prepared, Work};
 use crate::portal::users::PortalUser;
 use crate::portal::{Directory, payload};
 use crate::report::journal::JournalIndex;
@@ -23,13 +23,13 @@ pub(crate) struct ImportPlanner {
     pub(crate) header: Header,
     pub(crate) mode: PasswordMode,
     pub(crate) rules: payload::Rules,
-    pub(crate) dry_run: bool,
     pub(crate) existing: Existing,
     /// The enterprise's users (`--existing update`, a sync).
     pub(crate) roster: Option<Arc<Roster>>,
     /// `None` with `--offline`: groups and fax numbers are not checked.
     pub(crate) directory: Option<Directory>,
-    /// The engine the requests are for (a dry run has one, and sends nothing).
+    /// The engine the requests are for; `None` with `--offline`. A dry run
+    /// has one: its requests are reported, not sent (`pipeline`).
     pub(crate) engine: Option<Arc<Engine>>,
     pub(crate) journal: JournalIndex,
     pub(crate) duplicates: Duplicates,
@@ -63,11 +63,7 @@ impl Planner for ImportPlanner {
                     by_username,
                     by_email,
                 } => {
-                    let why = format!(
-                        "conflict: the username is the portal's user \"{}\" and the e-mail is \
-                         the portal's user \"{}\"; nothing was changed: fix the row",
-                        by_username.username, by_email.username
-                    );
+                    let why = roster::conflict(by_username, by_email, "nothing was changed");
                     return Prepared::Done(RowResult::local_failure(record, why));
                 }
             }
@@ -89,7 +85,7 @@ impl ImportPlanner {
                 }
             },
         };
-        if let (Some(engine), false) = (&self.engine, self.dry_run) {
+        if let Some(engine) = &self.engine {
             return Prepared::Send(Job {
                 request: engine.portal.create(body),
                 record,
@@ -121,25 +117,20 @@ impl ImportPlanner {
             &mut warnings,
         );
         let warning = (!warnings.is_empty()).then(|| warnings.join("; "));
-        let (status, message) = match verdict {
-            Err(why) => return Prepared::Done(RowResult::local_failure(record, why.to_string())),
-            Ok(Verdict::Unchanged) => (RowStatus::Unchanged, None),
-            Ok(Verdict::Update { changes, .. }) if self.dry_run => {
-                (RowStatus::Valid, Some(format!("would update: {changes}")))
+        match verdict {
+            Err(why) => Prepared::Done(RowResult::local_failure(record, why.to_string())),
+            Ok(Verdict::Unchanged) => {
+                let mut r = RowResult::new(record, RowStatus::Unchanged);
+                r.warning = warning;
+                Prepared::Done(r)
             }
-            Ok(Verdict::Update { body, changes }) => {
-                return Prepared::Send(Job {
-                    request: engine.portal.update(&user.id, body),
-                    record,
-                    action: Action::Update { changes },
-                    warning,
-                });
-            }
-        };
-        let mut r = RowResult::new(record, status);
-        r.message = message;
-        r.warning = warning;
-        Prepared::Done(r)
+            Ok(Verdict::Update { body, changes }) => Prepared::Send(Job {
+                request: engine.portal.update(&user.id, body),
+                record,
+                action: Action::Update { changes },
+                warning,
+            }),
+        }
     }
 }
 
@@ -184,7 +175,6 @@ pub(crate) async fn run(
             strict: opts.strict,
             no_welcome_email,
         },
-        dry_run: opts.dry_run,
         existing,
         roster,
         directory,
@@ -193,12 +183,14 @@ pub(crate) async fn run(
         duplicates: Duplicates::with_capacity(capacity),
     };
     let pass = Pass {
-        input: start.input.into_rows(),
-        planner: Box::new(planner),
+        work: Work::Read {
+            input: start.input.into_rows(),
+            planner: Box::new(planner),
+            expected_rows: start.expected_rows,
+        },
         engine: engine.filter(|_| !opts.dry_run),
         concurrency: opts.concurrency,
         reporter,
-        expected_rows: start.expected_rows,
         stop,
     };
     crate::pipeline::run(pass).await.map_err(Error::Reporter)

@@ -51,6 +51,23 @@ impl Job {
         }
     }
 
+    /// What a dry run says of the row: valid, and what would be sent.
+    pub(crate) fn would(self) -> RowResult {
+        let message = match self.action {
+            Action::Create { .. } => None,
+            Action::Update { changes } => Some(format!("would update: {changes}")),
+            Action::Delete if self.record.file_line().is_none() => {
+                Some("would be deleted (not in the file)".to_owned())
+            }
+            Action::Delete => Some("would be deleted".to_owned()),
+        };
+        RowResult {
+            message,
+            warning: self.warning,
+            ..RowResult::new(self.record, RowStatus::Valid)
+        }
+    }
+
     /// The row's result when the run stopped before it was taken.
     pub(crate) fn not_attempted(self, stop: &Stop) -> RowResult {
         RowResult {

@@ -42,8 +42,6 @@ pub enum Command {
         max_deletes: u64,
         /// Confirmed beforehand (no terminal to ask on).
         yes: bool,
-        /// Administrators may be deleted too.
-        include_admins: bool,
         /// `"disable_welcome_email": true` on each create.
         no_welcome_email: bool,
     },

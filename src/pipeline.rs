@@ -14,70 +14,85 @@ use crate::stop::Stop;
 
 /// Everything a pass over the rows needs, decided before the first row.
 pub(crate) struct Pass {
-    pub(crate) input: Rows,
-    pub(crate) planner: Box<dyn Planner>,
-    /// The pool's engine; `None` when nothing is sent (a dry run).
+    pub(crate) work: Work,
+    /// The pool's engine; `None` when nothing is sent (a dry run): each
+    /// request is then reported as what would be sent.
     pub(crate) engine: Option<Arc<Engine>>,
     pub(crate) concurrency: usize,
     pub(crate) reporter: ReporterSetup,
-    /// The rows counted before (a file), for the bar; `None` for a stream.
-    pub(crate) expected_rows: Option<u64>,
     pub(crate) stop: Arc<Stop>,
+}
+
+/// The rows of a pass and what each becomes.
+pub(crate) enum Work {
+    /// Rows decided one by one as they are read (an import): a file or a
+    /// stream, never all in memory.
+    Read {
+        input: Rows,
+        planner: Box<dyn Planner>,
+        /// The rows counted before (a file), for the bar; `None` for a stream.
+        expected_rows: Option<u64>,
+    },
+    /// Every row decided before anything is sent (a delete, a sync: the
+    /// plan the operator confirmed is made of these very decisions), then
+    /// what must wait until every row is done (a sync's deletions).
+    Decided {
+        rows: Vec<Prepared>,
+        last: Vec<Prepared>,
+    },
 }
 
 /// Runs the reader, the pool and the reporter until every row is reported.
 /// The error: the reporter task ended without its summary (a bug).
 pub(crate) async fn run(pass: Pass) -> Result<Summary, tokio::task::JoinError> {
     let Pass {
-        input,
-        mut planner,
+        work,
         engine,
         concurrency,
         reporter,
-        expected_rows,
         stop,
     } = pass;
     let (events_tx, events_rx) = mpsc::channel::<Event>(1024);
     let reporter = report::spawn(reporter, events_rx);
-    if let Some(n) = expected_rows {
+    let total = match &work {
+        Work::Read { expected_rows, .. } => *expected_rows,
+        Work::Decided { rows, last } => Some((rows.len() + last.len()) as u64),
+    };
+    if let Some(n) = total {
         let _ = events_tx.send(Event::Total(n)).await;
     }
     let notices = tokio::spawn(notice_stop(stop.clone(), events_tx.downgrade()));
-    let (jobs_tx, workers) = start_pool(engine.as_ref(), concurrency, &events_tx);
-    let read_end = read_rows(
-        input,
-        planner.as_mut(),
-        expected_rows,
-        &stop,
-        jobs_tx,
-        &events_tx,
-    )
-    .await;
-    for w in workers {
-        let _ = w.await;
-    }
-    // What comes after every row is done (a sync's deletions): its own pool.
-    let last = planner.finish();
-    if !last.is_empty() {
-        let (jobs_tx, workers) = start_pool(engine.as_ref(), concurrency, &events_tx);
-        for prepared in last {
-            let done = match prepared {
-                Prepared::Done(r) => r,
-                Prepared::Send(job) if stop.is_stopped() => job.not_attempted(&stop),
-                Prepared::Send(job) => match jobs_tx.send(job).await {
-                    Ok(()) => continue,
-                    Err(async_channel::SendError(job)) => job.not_attempted(&stop),
-                },
-            };
-            if events_tx.send(Event::Row(done)).await.is_err() {
-                break;
+    let to = Dispatch {
+        dry_run: engine.is_none(),
+        stop: &stop,
+        events: &events_tx,
+    };
+    let read_end = match work {
+        Work::Read {
+            input,
+            mut planner,
+            expected_rows,
+        } => {
+            let (jobs, workers) = start_pool(engine.as_ref(), concurrency, &events_tx);
+            let end = read_rows(input, planner.as_mut(), expected_rows, &to, jobs).await;
+            join(workers).await;
+            end
+        }
+        Work::Decided { rows, last } => {
+            // The deletions of a sync go last, after every create and update.
+            for phase in [rows, last] {
+                let (jobs, workers) = start_pool(engine.as_ref(), concurrency, &events_tx);
+                for prepared in phase {
+                    if !to.send(prepared, &jobs).await {
+                        break;
+                    }
+                }
+                drop(jobs);
+                join(workers).await;
             }
+            ReadEnd::default()
         }
-        drop(jobs_tx);
-        for w in workers {
-            let _ = w.await;
-        }
-    }
+    };
     drop(events_tx);
     notices.abort();
     let mut summary = reporter.await?;
@@ -91,8 +106,14 @@ pub(crate) async fn run(pass: Pass) -> Result<Summary, tokio::task::JoinError> {
     Ok(summary)
 }
 
-/// What becomes of a row read: a result known without the portal, or a
-/// request to send.
+async fn join(workers: Vec<tokio::task::JoinHandle<()>>) {
+    for w in workers {
+        let _ = w.await;
+    }
+}
+
+/// What becomes of a row: a result known without the portal, or a request
+/// to send.
 pub(crate) enum Prepared {
     Done(RowResult),
     Send(Job),
@@ -102,10 +123,32 @@ pub(crate) enum Prepared {
 /// operation has its own.
 pub(crate) trait Planner: Send {
     fn prepare(&mut self, record: Record) -> Prepared;
+}
 
-    /// What comes after every row is done: a sync's deletions.
-    fn finish(&mut self) -> Vec<Prepared> {
-        Vec::new()
+/// Where each decided row goes: its result to the reporter, its request to
+/// the workers.
+struct Dispatch<'a> {
+    dry_run: bool,
+    stop: &'a Stop,
+    events: &'a mpsc::Sender<Event>,
+}
+
+impl Dispatch<'_> {
+    /// Sends a row on its way: a result now (known, not attempted after a
+    /// stop, or what a dry run would send), or its job to the workers.
+    /// `false` once the reporter is gone.
+    async fn send(&self, prepared: Prepared, jobs: &async_channel::Sender<Job>) -> bool {
+        let done = match prepared {
+            Prepared::Done(r) => r,
+            Prepared::Send(job) if self.dry_run => job.would(),
+            Prepared::Send(job) if self.stop.is_stopped() => job.not_attempted(self.stop),
+            Prepared::Send(job) => match jobs.send(job).await {
+                Ok(()) => return true,
+                // No worker left to take it (they only stop when this sender closes).
+                Err(async_channel::SendError(job)) => job.not_attempted(self.stop),
+            },
+        };
+        self.events.send(Event::Row(done)).await.is_ok()
     }
 }
 
@@ -141,9 +184,8 @@ async fn read_rows(
     mut input: Rows,
     planner: &mut dyn Planner,
     expected_rows: Option<u64>,
-    stop: &Stop,
+    to: &Dispatch<'_>,
     jobs: async_channel::Sender<Job>,
-    events: &mpsc::Sender<Event>,
 ) -> ReadEnd {
     let stream = expected_rows.is_none();
     let mut last_line = input.header_line();
@@ -151,7 +193,7 @@ async fn read_rows(
     loop {
         let next = tokio::select! {
             biased;
-            () = stop.stopped(), if stream => {
+            () = to.stop.stopped(), if stream => {
                 return ReadEnd { error: None, unread_after: Some(last_line) };
             }
             next = input.next() => next,
@@ -185,24 +227,19 @@ async fn read_rows(
         read_rows += 1;
         if read.first_windows_1252 {
             let w = windows_1252_warning(input.path(), read.record.line);
-            if events.send(Event::Warning(w)).await.is_err() {
+            if to.events.send(Event::Warning(w)).await.is_err() {
                 return ReadEnd::default();
             }
         }
-        let done = if stop.is_stopped() {
-            RowResult::new(read.record, RowStatus::NotAttempted)
-                .with_message(stop.not_sent_message())
+        let prepared = if to.stop.is_stopped() {
+            Prepared::Done(
+                RowResult::new(read.record, RowStatus::NotAttempted)
+                    .with_message(to.stop.not_sent_message()),
+            )
         } else {
-            match planner.prepare(read.record) {
-                Prepared::Done(r) => r,
-                Prepared::Send(job) => match jobs.send(job).await {
-                    Ok(()) => continue,
-                    // No worker left to take it (they only stop when this sender closes).
-                    Err(async_channel::SendError(job)) => job.not_attempted(stop),
-                },
-            }
+            planner.prepare(read.record)
         };
-        if events.send(Event::Row(done)).await.is_err() {
+        if !to.send(prepared, &jobs).await {
             return ReadEnd::default();
         }
     }

@@ -3,6 +3,9 @@
 //! confirmation. Deleting cannot be undone; these decide before it starts.
 
 use crate::human::{plural, thousands};
+use crate::job::Action;
+use crate::pipeline::Prepared;
+use crate::report::RowStatus;
 
 /// What a deletion or a sync is about to do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,6 +28,29 @@ pub(crate) struct Plan {
 pub(crate) const NAMES_SHOWN: usize = 5;
 
 impl Plan {
+    /// Counts a row's decision; `deleted` names the user a deletion is of.
+    pub(crate) fn count(&mut self, prepared: &Prepared, deleted: Option<&str>) {
+        match prepared {
+            Prepared::Send(job) => match job.action {
+                Action::Create { .. } => self.create += 1,
+                Action::Update { .. } => self.update += 1,
+                Action::Delete => {
+                    self.delete += 1;
+                    if let Some(name) = deleted
+                        && self.delete_names.len() < NAMES_SHOWN
+                    {
+                        self.delete_names.push(name.to_owned());
+                    }
+                }
+            },
+            Prepared::Done(r) => match r.status {
+                RowStatus::Unchanged | RowStatus::Skipped => self.unchanged += 1,
+                RowStatus::Absent => self.absent += 1,
+                _ => self.failing += 1,
+            },
+        }
+    }
+
     /// `+ 20 to create, ~ 10 to update, - 10 to delete, 130 unchanged`
     /// and the users to delete.
     pub(crate) fn lines(&self, sync: bool) -> Vec<String> {

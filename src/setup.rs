@@ -19,14 +19,15 @@ use crate::report::{Operation, ReporterSetup};
 use crate::retry::{End, Engine};
 use crate::roster::Roster;
 use crate::stop::Stop;
-use crate::{Command, Console, Error, Options, human};
+use crate::{Command, Console, Error, Existing, Options, human};
 
 /// What is known once the config, the input and the journal are open.
 pub(crate) struct Start {
     pub(crate) config: Config,
     pub(crate) input: Input,
-    /// The data rows of a file, counted before anything is sent; `None` for
-    /// a stream (standard input, a pipe), which cannot be read twice.
+    /// The data rows of an import's file, counted before anything is sent;
+    /// `None` for a stream (standard input, a pipe), which cannot be read
+    /// twice, and for a delete or a sync (they read the whole file anyway).
     pub(crate) expected_rows: Option<u64>,
     pub(crate) journal_writer: Option<JournalWriter>,
     pub(crate) journal_index: JournalIndex,
@@ -70,10 +71,6 @@ pub(crate) async fn start(opts: &Options, console: &mut dyn Console) -> Result<S
     })
 }
 
-/// A file is read through once before anything is sent: the progress bar's
-/// total, and a broken structure (an unclosed quote, a giant row) stops the
-/// run before the first row rather than in its middle. Not a pipe or a
-/// FIFO: a second read would steal its rows.
 /// The columns the run's file must have.
 fn need(opts: &Options, config: &Config) -> Need {
     match opts.command {
@@ -82,8 +79,13 @@ fn need(opts: &Options, config: &Config) -> Need {
     }
 }
 
+/// An import's file is read through once before anything is sent: the
+/// progress bar's total, and a broken structure (an unclosed quote, a giant
+/// row) stops the run before the first row rather than in its middle. Not a
+/// pipe or a FIFO: a second read would steal its rows. A delete or a sync
+/// reads its whole file before it plans: it needs no count.
 async fn count_rows(opts: &Options, config: &Config) -> Result<Option<u64>, Error> {
-    let Some(source) = opts.source() else {
+    let Command::Import { source, .. } = &opts.command else {
         return Ok(None);
     };
     match source {
@@ -134,7 +136,10 @@ fn open_journal(
     Ok((writer, index))
 }
 
-fn check_options(opts: &Options) -> Result<(), Error> {
+pub(crate) fn check_options(opts: &Options) -> Result<(), Error> {
+    if let Some(why) = not_applicable(opts) {
+        return Err(Error::Usage(why));
+    }
     if opts.concurrency == 0 {
         return Err(Error::Usage("--concurrency must be at least 1".into()));
     }
@@ -159,10 +164,15 @@ fn check_options(opts: &Options) -> Result<(), Error> {
         canonical(&opts.config),
         file_id(&opts.config),
     ));
+    let export_to = match &opts.command {
+        Command::Export { out } => out.clone(),
+        _ => None,
+    };
     for (flag, path) in [
         ("--report", &opts.report),
         ("--failed", &opts.failed),
         ("--journal", &opts.journal),
+        ("the export's file", &export_to),
     ] {
         if let Some(p) = path {
             let (c, id) = (canonical(p), file_id(p));
@@ -179,6 +189,50 @@ fn check_options(opts: &Options) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// An option the operation has no use for: given, it would do nothing, and
+/// the operator would believe it did.
+fn not_applicable(opts: &Options) -> Option<String> {
+    let roster_run = match &opts.command {
+        Command::Export { .. } => {
+            let given = [
+                ("--dry-run", opts.dry_run),
+                ("--offline", opts.offline),
+                ("--strict", opts.strict),
+                ("--report", opts.report.is_some()),
+                ("--failed", opts.failed.is_some()),
+                ("--journal", opts.journal.is_some()),
+                ("--sheet", opts.sheet.is_some()),
+                ("--output json", opts.output == crate::OutputFormat::Json),
+            ];
+            return given.iter().find(|(_, on)| *on).map(|(flag, _)| {
+                format!(
+                    "{flag} does not apply to export (it only reads, and writes one CSV): remove it"
+                )
+            });
+        }
+        Command::Delete { .. } | Command::Sync { .. } if opts.offline => {
+            return Some(
+                "--offline cannot plan a deletion or a sync: the plan needs the enterprise's users"
+                    .into(),
+            );
+        }
+        Command::Delete { .. } if opts.strict => {
+            return Some(
+                "--strict does not apply to delete (no group or fax number is looked up): remove it"
+                    .into(),
+            );
+        }
+        Command::Import { existing, .. } => *existing == Existing::Update,
+        Command::Delete { .. } | Command::Sync { .. } => true,
+    };
+    (roster_run && opts.journal.is_some()).then(|| {
+        "--journal resumes a create-only import; an update, a sync or a delete compares every row \
+         with the enterprise's users first, so running it again resumes where it stopped: remove \
+         --journal"
+            .into()
+    })
 }
 
 /// Which file a path is (device and inode), when it exists.

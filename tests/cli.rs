@@ -155,3 +155,66 @@ fn completions_load_in_bash_and_the_man_page_names_every_flag() {
         );
     }
 }
+
+/// An option the operation would ignore is refused, before any file is
+/// opened: the operator would believe it did something.
+#[test]
+fn options_an_operation_would_ignore_are_refused() {
+    for (args, said) in [
+        (
+            &["export", "c.json", "out.csv", "--report", "r.csv"][..],
+            "--report does not apply to export",
+        ),
+        (
+            &["export", "c.json", "--dry-run"][..],
+            "--dry-run does not apply to export",
+        ),
+        (
+            &["export", "c.json", "c.json"][..],
+            "the export's file c.json is also the config file",
+        ),
+        (
+            &["--existing", "update", "export", "c.json"][..],
+            "--existing does not apply to export",
+        ),
+        (
+            &["--no-welcome-email", "delete", "c.json", "u.csv"][..],
+            "--no-welcome-email does not apply to delete",
+        ),
+        (
+            &["--existing", "skip", "sync", "c.json", "u.csv"][..],
+            "--existing does not apply to sync",
+        ),
+        (
+            &["delete", "c.json", "u.csv", "--strict"][..],
+            "--strict does not apply to delete",
+        ),
+        (
+            &["sync", "c.json", "u.csv", "--journal", "j"][..],
+            "--journal resumes a create-only import",
+        ),
+        (
+            &["delete", "c.json", "u.csv", "--journal", "j"][..],
+            "--journal resumes a create-only import",
+        ),
+        (
+            &["c.json", "u.csv", "--existing", "update", "--journal", "j"][..],
+            "--journal resumes a create-only import",
+        ),
+        (
+            &["sync", "c.json", "u.csv", "--include-admins"][..],
+            "unexpected argument '--include-admins'",
+        ),
+        (
+            &["sync", "c.json", "u.csv", "--dry-run", "--offline"][..],
+            "--offline cannot plan a deletion or a sync",
+        ),
+    ] {
+        importer()
+            .args(args)
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(predicate::str::contains(said));
+    }
+}

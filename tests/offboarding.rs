@@ -682,3 +682,42 @@ fn a_sync_stopped_before_its_deletions_counts_them_apart() {
         "{deletions:?}"
     );
 }
+
+/// A delete reads its names from standard input: every row is decided
+/// before anything is sent, so a stop leaves none unaccounted for; and it
+/// looks up neither groups nor fax numbers.
+#[test]
+fn a_delete_from_standard_input_accounts_for_every_row_after_a_stop() {
+    let sb = Sandbox::start(SandboxConfig {
+        revoke_after: Some(2),
+        ..Default::default()
+    });
+    enterprise(&sb, 12);
+    let ws = Workspace::new(&sb, "random");
+    let mut names = String::from("email\n");
+    for i in 1..=10 {
+        writeln!(names, "user{i:05}@example.com").unwrap();
+    }
+    let out = run_code(
+        importer()
+            .args(["delete", "--yes", "-c", "1", "-r", "0"])
+            .arg(&ws.config)
+            .arg("-")
+            .write_stdin(names),
+        2,
+    );
+    let stderr = stderr_of(&out);
+    assert_has(&stderr, "plan: - 10 to delete");
+    assert_has(
+        &stderr,
+        "10 rows: 2 deleted, 0 absent, 1 failed, 7 not attempted in ",
+    );
+    assert!(!stderr.contains("was not read past"), "{stderr}");
+    assert_eq!(sb.count_method("DELETE"), 3, "two, then the refused one");
+    let lookups: Vec<String> = sb
+        .paths("GET")
+        .into_iter()
+        .filter(|p| p.ends_with("/groups") || p.ends_with("/fax_numbers"))
+        .collect();
+    assert_eq!(lookups, Vec::<String>::new());
+}

@@ -161,29 +161,24 @@ impl Duplicates {
     }
 
     /// Fails a row whose username or e-mail an earlier row already has;
-    /// otherwise records both.
-    /// As [`Duplicates::check`], for a file that may give only one of the two
-    /// (an empty value is no one's).
-    pub(crate) fn check_given(
-        &mut self,
-        username: &str,
-        email: &str,
-        line: u64,
-    ) -> Result<(), Problem> {
+    /// otherwise records both. An empty value is no one's (a `delete` may
+    /// name its users by one of the two).
+    pub(crate) fn check(&mut self, username: &str, email: &str, line: u64) -> Result<(), Problem> {
         let duplicate = |line, column, value: &str| Problem::Duplicate {
             line,
             column,
             value: value.to_owned(),
         };
-        if !username.is_empty()
-            && let Some(first) = self.usernames.get(username)
-        {
-            return Err(duplicate(first, "username", username));
-        }
-        if !email.is_empty()
-            && let Some(first) = self.emails.get(email)
-        {
-            return Err(duplicate(first, "email", email));
+        let given = [
+            ("username", username, &self.usernames),
+            ("email", email, &self.emails),
+        ];
+        for (column, value, seen) in given {
+            if !value.is_empty()
+                && let Some(first) = seen.get(value)
+            {
+                return Err(duplicate(first, column, value));
+            }
         }
         if !username.is_empty() {
             self.usernames.insert(username, line);
@@ -191,23 +186,6 @@ impl Duplicates {
         if !email.is_empty() {
             self.emails.insert(email, line);
         }
-        Ok(())
-    }
-
-    pub(crate) fn check(&mut self, username: &str, email: &str, line: u64) -> Result<(), Problem> {
-        let duplicate = |line, column, value: &str| Problem::Duplicate {
-            line,
-            column,
-            value: value.to_owned(),
-        };
-        if let Some(first) = self.usernames.get(username) {
-            return Err(duplicate(first, "username", username));
-        }
-        if let Some(first) = self.emails.get(email) {
-            return Err(duplicate(first, "email", email));
-        }
-        self.usernames.insert(username, line);
-        self.emails.insert(email, line);
         Ok(())
     }
 }
@@ -364,6 +342,19 @@ mod tests {
         ] {
             assert!(!is_e164(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_empty_name_or_email_is_no_ones() {
+        let mut d = Duplicates::default();
+        assert!(d.check("", "arya@w.com", 2).is_ok());
+        assert!(d.check("", "sansa@w.com", 3).is_ok());
+        assert!(d.check("jon", "", 4).is_ok());
+        assert!(d.check("bran", "", 5).is_ok());
+        let e = d.check("", "ARYA@w.com", 6).unwrap_err().to_string();
+        assert!(e.contains("line 2"), "{e}");
+        let e = d.check("JON", "", 7).unwrap_err().to_string();
+        assert!(e.contains("line 4"), "{e}");
     }
 
     #[test]

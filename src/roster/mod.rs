@@ -33,6 +33,16 @@ pub(crate) enum Match<'a> {
     },
 }
 
+/// Why a row whose username is one user's and e-mail another's fails;
+/// `outcome` says what was not done.
+pub(crate) fn conflict(by_username: &PortalUser, by_email: &PortalUser, outcome: &str) -> String {
+    format!(
+        "conflict: the username is the portal's user \"{}\" and the e-mail is the portal's user \
+         \"{}\"; {outcome}: fix the row",
+        by_username.username, by_email.username
+    )
+}
+
 impl Roster {
     pub(crate) fn new(users: Vec<PortalUser>) -> Roster {
         let mut by_username = HashMap::with_capacity(users.len());
