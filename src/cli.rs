@@ -417,7 +417,6 @@ impl Common {
                 && std::env::var_os("RUST_LOG").is_none()
                 && std::io::stderr().is_terminal(),
             env_token: token,
-            confirm: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
         }
     }
 }

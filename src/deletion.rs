@@ -126,7 +126,6 @@ fn plan(p: Parts<'_>, records: Vec<Record>) -> Planned {
         } => {
             let mut import = ImportPlanner {
                 header: p.header.clone(),
-                mode: p.config.password_mode,
                 rules: payload::Rules {
                     mode: p.config.password_mode,
                     strict: p.opts.strict,

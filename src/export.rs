@@ -3,7 +3,7 @@
 //! change, and a file that imported back with `--existing update` changes
 //! nothing.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,11 +12,12 @@ use crate::config::Config;
 use crate::human::{plural, thousands};
 use crate::input::Column;
 use crate::portal::Directory;
+use crate::portal::directory::normalize_number;
 use crate::portal::users::PortalUser;
 use crate::report::{Operation, Summary};
-use crate::setup;
 use crate::stop::Stop;
 use crate::{Console, Error, Options};
+use crate::{sanitize, setup};
 
 /// The import's columns but the password, in its documented order.
 fn columns() -> impl Iterator<Item = Column> {
@@ -46,6 +47,10 @@ pub(crate) async fn run(
             .cmp(&b.username.to_lowercase())
             .then_with(|| a.username.cmp(&b.username))
     });
+    // On a terminal the portal's text is shown, not obeyed (an escape
+    // sequence in a name could retitle the window or clear the screen); a
+    // file or a pipe gets it exactly, to import back unchanged.
+    let shown_on_a_terminal = out.is_none() && std::io::stdout().is_terminal();
     let mut unknown_groups = 0u64;
     let mut bytes = Vec::with_capacity(users.len() * 128);
     {
@@ -56,8 +61,13 @@ pub(crate) async fn run(
         };
         w.write_record(columns().map(Column::name)).map_err(io)?;
         for u in &users {
-            let (row, known) = row(u, &dir);
+            let (mut row, known) = row(u, &dir);
             unknown_groups += u64::from(!known);
+            if shown_on_a_terminal {
+                for cell in &mut row {
+                    *cell = sanitize::visible(cell).into_owned();
+                }
+            }
             w.write_record(&row).map_err(io)?;
         }
         w.flush().map_err(|e| io(e.into()))?;
@@ -110,9 +120,11 @@ fn row(u: &PortalUser, dir: &Directory) -> (Vec<String>, bool) {
                     str::to_owned,
                 ),
             },
+            // As a file gives it (E.164), however the portal formats it:
+            // the export imports back unchanged.
             Column::FaxNumber => {
                 let by_id = u.fax_id.as_deref().and_then(|id| dir.fax_by_id(id));
-                by_id.unwrap_or(u.value(c)).to_owned()
+                normalize_number(by_id.unwrap_or(u.value(c)))
             }
             _ => u.value(c).to_owned(),
         })

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use crate::config::PasswordMode;
 use crate::input::validate::{Checked, Duplicates, validate};
 use crate::input::{Column, Header, Record};
 use crate::job::{Action, Job};
@@ -21,7 +20,6 @@ use crate::{Console, Error, Existing, Options};
 /// The import's decision for each row, fixed for the run (a sync's too).
 pub(crate) struct ImportPlanner {
     pub(crate) header: Header,
-    pub(crate) mode: PasswordMode,
     pub(crate) rules: payload::Rules,
     pub(crate) existing: Existing,
     /// The enterprise's users (`--existing update`, a sync).
@@ -37,7 +35,7 @@ pub(crate) struct ImportPlanner {
 
 impl Planner for ImportPlanner {
     fn prepare(&mut self, record: Record) -> Prepared {
-        let checked = match validate(&self.header, &record, self.mode) {
+        let checked = match validate(&self.header, &record, self.rules.mode) {
             Ok(c) => c,
             Err(why) => return Prepared::Done(RowResult::local_failure(record, why.to_string())),
         };
@@ -169,7 +167,6 @@ pub(crate) async fn run(
         .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
     let planner = ImportPlanner {
         header: start.input.header().clone(),
-        mode: start.config.password_mode,
         rules: payload::Rules {
             mode: start.config.password_mode,
             strict: opts.strict,

@@ -99,8 +99,6 @@ pub struct Options {
     pub progress: bool,
     /// `XMC_ACCESS_TOKEN`, which wins over the config's token.
     pub env_token: Option<Secret>,
-    /// A terminal can ask the operator to confirm deletions.
-    pub confirm: bool,
 }
 
 impl Options {
@@ -142,7 +140,6 @@ impl Options {
             quiet: false,
             progress: false,
             env_token: None,
-            confirm: false,
         }
     }
 

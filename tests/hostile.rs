@@ -419,3 +419,32 @@ fn a_long_portal_error_is_cut() {
     assert!(line.len() < 700, "{} bytes", line.len());
     assert!(line.trim_end().ends_with('…'));
 }
+
+/// The portal's text exported to a terminal is shown, not obeyed; to a
+/// file it is written exactly (an export imports back unchanged).
+#[test]
+fn an_export_to_a_terminal_escapes_the_portals_text() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let title = "Hand\u{1b}]0;pwned\u{7}\u{1b}[2J";
+    sb.add_user_with(
+        "user",
+        json!({"username": "tirion", "email": "tirion@westeros.com", "job_title": title}),
+    );
+    let ws = Workspace::new(&sb, "random");
+    let (code, screen) = on_a_terminal(&format!("export {} -q", ws.config.display()), "");
+    assert_eq!(code, Some(0), "{screen}");
+    assert_has(&screen, r"Hand\x1b]0;pwned\x07\x1b[2J");
+    assert!(!screen.contains('\u{1b}'), "{screen:?}");
+    let file = ws.path("users.csv");
+    run_code(
+        importer()
+            .arg("export")
+            .arg(&ws.config)
+            .arg(&file)
+            .arg("-q"),
+        0,
+    );
+    let (header, rows) = read_csv(&file);
+    let c = header.iter().position(|h| h == "job_title").unwrap();
+    assert_eq!(rows[0][c], title);
+}

@@ -6,9 +6,7 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
-use std::process::Stdio;
 
 use serde_json::{Value, json};
 use support::*;
@@ -546,38 +544,12 @@ fn a_token_without_the_directory_permission_stops_delete_and_sync_before_anythin
 /// Runs `delete` under a pseudo-terminal (util-linux `script`, as in
 /// tests/output.rs) with `answer` typed on it.
 fn delete_on_a_terminal(ws: &Workspace, csv: &Path, answer: &str) -> (Option<i32>, String) {
-    assert!(
-        std::process::Command::new("script")
-            .arg("--version")
-            .output()
-            .is_ok(),
-        "this test needs util-linux `script` to make a pseudo-terminal"
-    );
-    let cmd = format!(
-        "{} delete {} {} -r 0 --no-progress",
-        importer_std().get_program().display(),
+    let args = format!(
+        "delete {} {} -r 0 --no-progress",
         ws.config.display(),
         csv.display()
     );
-    let mut child = scrub_env(&mut std::process::Command::new("script"))
-        .args(["-qec", &cmd, "/dev/null"])
-        .env("TERM", "xterm")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(answer.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    on_a_terminal(&args, answer)
 }
 
 /// Done when (7): on a terminal the account name typed confirms; anything

@@ -235,35 +235,15 @@ fn no_bar_when_stderr_is_not_a_terminal() {
 /// Runs the binary under a pseudo-terminal (util-linux `script`) and reads the bar.
 #[test]
 fn the_bar_shows_position_and_total_on_a_terminal() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        panic!("this test needs util-linux `script` to make a pseudo-terminal");
-    }
     let sb = Sandbox::start(SandboxConfig {
         latency: std::time::Duration::from_millis(30),
         ..Default::default()
     });
     let ws = Workspace::new(&sb, "random");
     let csv = ws.write("u.csv", users_csv(120, false));
-    // `script` runs the binary through a shell: the importer's path comes from
-    // the one builder, and `script` passes on an environment scrubbed the same way.
-    let cmd = format!(
-        "{} -c 4 -r 0 -q {} {}",
-        importer_std().get_program().display(),
-        ws.config.display(),
-        csv.display()
-    );
-    let out = scrub_env(&mut std::process::Command::new("script"))
-        .args(["-qec", &cmd, "/dev/null"])
-        .env("COLUMNS", "120")
-        .env("TERM", "xterm")
-        .output()
-        .unwrap();
-    let screen = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{screen}");
+    let args = format!("-c 4 -r 0 -q {} {}", ws.config.display(), csv.display());
+    let (code, screen) = on_a_terminal(&args, "");
+    assert_eq!(code, Some(0), "{screen}");
     assert!(screen.contains("/120"), "no N/total in {screen:?}");
     assert!(screen.contains("users/s"), "{screen:?}");
     assert!(screen.contains("120 rows: 120 created"), "{screen:?}");

@@ -715,3 +715,36 @@ fn global_options_go_before_or_after_the_subcommand() {
     assert_eq!(csv_maps(&report)[0]["status"], "updated");
     assert_eq!(sb.count_method("PUT"), 2);
 }
+
+/// A portal that formats its fax numbers (`+1 (514) 555-0101`): the export
+/// writes them as a file gives them (E.164), and imports back unchanged.
+#[test]
+fn formatted_fax_numbers_export_as_e164_and_import_back_unchanged() {
+    let sb = Sandbox::start(SandboxConfig {
+        fax_numbers: vec![
+            (501, "+1 (514) 555-0101".into()),
+            (502, "+44 20 7123 4567".into()),
+        ],
+        ..Default::default()
+    });
+    sb.add_user_with(
+        "user",
+        json!({"username": "tirion", "email": "tirion@westeros.com", "main_fax_number_id": 502}),
+    );
+    let ws = Workspace::new(&sb, "random");
+    let export = ws.path("export.csv");
+    run_code(
+        importer()
+            .arg("export")
+            .arg(&ws.config)
+            .arg(&export)
+            .arg("-q"),
+        0,
+    );
+    let (header, rows) = read_csv(&export);
+    let fax = header.iter().position(|h| h == "fax_number").unwrap();
+    assert_eq!(rows[0][fax], "+442071234567");
+    let out = run_code(ws.cmd(&FAST, &export).args(["--existing", "update"]), 0);
+    assert_eq!(stdout_of(&out), "tirion@westeros.com... Unchanged\n");
+    assert_eq!(write_requests(&sb), 0);
+}

@@ -114,8 +114,9 @@ impl Directory {
     }
 }
 
-/// `+1 (514) 555-0101` and `+15145550101` are the same number.
-fn normalize_number(n: &str) -> String {
+/// `+1 (514) 555-0101` and `+15145550101` are the same number; the second
+/// is the form a file gives (E.164).
+pub(crate) fn normalize_number(n: &str) -> String {
     n.chars()
         .filter(|c| c.is_ascii_digit() || *c == '+')
         .collect()

@@ -132,7 +132,7 @@ impl Listed {
             (Column::TimeZone, plain(self.time_zone)),
         ];
         Some(PortalUser {
-            id: self.id.text().filter(|s| !s.is_empty())?,
+            id: self.id.text().filter(|s| usable_id(s))?,
             username: self.username.text().filter(|s| !s.is_empty())?,
             email: self.email.text().unwrap_or_default(),
             role: self.role.text().unwrap_or_else(|| "user".into()),
@@ -143,8 +143,16 @@ impl Listed {
     }
 }
 
+/// An id that names one user in a URL path: `.` or `..` as a path segment
+/// would be dropped or climb, and a PUT or a DELETE would reach the whole
+/// `users` collection.
+fn usable_id(id: &str) -> bool {
+    !id.is_empty() && !id.chars().all(|c| c == '.')
+}
+
 /// Every user of the `data` of `GET …/users` (its JSON text). Entries
-/// without an id or a username are left out (nothing could be done with them).
+/// without a usable id or a username are left out (nothing could be done
+/// with them: they are neither matched nor deleted).
 pub(crate) fn parse_list(data: &str) -> Result<Vec<PortalUser>, NotAList> {
     let list = match serde_json::from_str(data).map_err(NotAList)? {
         List::Plain(l) | List::Wrapped { users: l } => l,
@@ -181,5 +189,21 @@ mod tests {
         assert!(parse_list(r#"{"x": 1}"#).is_err());
         let wrapped = parse_list(r#"{"users": [{"id": "7", "username": "a"}]}"#).unwrap();
         assert_eq!(wrapped[0].id, "7");
+    }
+
+    #[test]
+    fn an_id_that_is_not_one_path_segment_leaves_the_user_out() {
+        let users = parse_list(
+            &json!([
+                {"id": "..", "username": "climber"},
+                {"id": ".", "username": "dot"},
+                {"id": "", "username": "empty"},
+                {"id": "a.b", "username": "dotted"},
+            ])
+            .to_string(),
+        )
+        .unwrap();
+        let names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(names, ["dotted"]);
     }
 }

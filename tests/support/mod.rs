@@ -183,3 +183,42 @@ pub fn write_requests(sb: &Sandbox) -> usize {
         .map(|m| sb.count_method(m))
         .sum()
 }
+
+/// Runs the importer with `args` (shell words after its path) on a
+/// pseudo-terminal (util-linux `script`), `typed` on its keyboard, `TERM`
+/// xterm and `COLUMNS` 120. Returns the exit code and the screen (stdout and
+/// stderr as the terminal showed them).
+pub fn on_a_terminal(args: &str, typed: &str) -> (Option<i32>, String) {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    assert!(
+        std::process::Command::new("script")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "this test needs util-linux `script` to make a pseudo-terminal"
+    );
+    // `script` runs the binary through a shell: the importer's path comes
+    // from the one builder, and the environment is scrubbed the same way.
+    let cmd = format!("{} {args}", importer_std().get_program().display());
+    let mut child = scrub_env(&mut std::process::Command::new("script"))
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("TERM", "xterm")
+        .env("COLUMNS", "120")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start script");
+    child
+        .stdin
+        .take()
+        .expect("script's stdin")
+        .write_all(typed.as_bytes())
+        .expect("type on the terminal");
+    let out = child.wait_with_output().expect("wait for script");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
