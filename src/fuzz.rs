@@ -66,7 +66,7 @@ fn read_all(bytes: Vec<u8>, mode: PasswordMode) -> Result<ReadBack, InputError> 
                     break;
                 }
             };
-            first_windows_1252 += usize::from(read.first_windows_1252);
+            first_windows_1252 += usize::from(read.warning.is_some());
             let rec = read.record;
             assert!(rec.line > last, "line {} after line {last}", rec.line);
             last = rec.line;

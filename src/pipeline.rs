@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::input::{InputError, Record, Rows, windows_1252_warning};
+use crate::input::{InputError, Record, Rows};
 use crate::job::Job;
 use crate::report::{self, Event, ReporterSetup, RowResult, RowStatus, Summary};
 use crate::retry::Engine;
@@ -225,11 +225,10 @@ async fn read_rows(
         };
         last_line = read.record.line;
         read_rows += 1;
-        if read.first_windows_1252 {
-            let w = windows_1252_warning(input.path(), read.record.line);
-            if to.events.send(Event::Warning(w)).await.is_err() {
-                return ReadEnd::default();
-            }
+        if let Some(w) = read.warning
+            && to.events.send(Event::Warning(w)).await.is_err()
+        {
+            return ReadEnd::default();
         }
         let prepared = if to.stop.is_stopped() {
             Prepared::Done(

@@ -235,6 +235,40 @@ fn a_date_in_a_text_column_names_its_cell() {
     assert!(sb.received().is_empty(), "nothing sent");
 }
 
+/// A typical HR sheet: a hire date in a column the import does not know is
+/// ignored like any unknown column, not an error.
+#[test]
+fn a_date_in_an_ignored_column_is_ignored() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    let path = ws.path("hr.xlsx");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, name) in (0u16..).zip(["username", "email", "hire_date"]) {
+        sheet.write_string(0, c, name).unwrap();
+    }
+    let date = ExcelDateTime::from_ymd(2026, 1, 2).unwrap();
+    let format = Format::new().set_num_format("yyyy-mm-dd");
+    for r in 1..=3 {
+        sheet.write_string(r, 0, format!("u{r}")).unwrap();
+        sheet.write_string(r, 1, format!("u{r}@x.io")).unwrap();
+        sheet
+            .write_datetime_with_format(r, 2, &date, &format)
+            .unwrap();
+    }
+    book.save(&path).unwrap();
+    let out = run_code(&mut ws.cmd(&["-r", "0"], &path), 0);
+    assert_has(&stderr_of(&out), "unknown column \"hire_date\" is ignored");
+    assert_has(&stderr_of(&out), "3 rows: 3 created");
+    assert!(
+        sb.post_bodies()
+            .iter()
+            .all(|b| b["user"].get("hire_date").is_none()),
+        "{:?}",
+        sb.post_bodies()
+    );
+}
+
 #[test]
 fn the_sheet_can_be_named_and_failed_rows_are_written_as_csv() {
     let sb = Sandbox::start(SandboxConfig::default());
@@ -290,5 +324,36 @@ fn a_damaged_workbook_is_named_and_nothing_is_sent() {
             "broken.xlsx cannot be read as a workbook",
         ))
         .stderr(predicates::str::contains("save it as CSV"));
+    assert!(sb.received().is_empty());
+}
+
+/// A workbook's own problems name it a workbook, not a CSV file.
+#[test]
+fn a_workbook_without_a_usable_header_is_named_a_workbook() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    let empty = ws.path("empty.xlsx");
+    write_xlsx(&empty, &[]);
+    let out = run_code(&mut ws.cmd(&[], &empty), 2);
+    assert_has(
+        &stderr_of(&out),
+        &format!("workbook {} is empty", empty.display()),
+    );
+    let typo = ws.path("typo.xlsx");
+    write_xlsx(
+        &typo,
+        &[
+            vec![text("username"), text("emial")],
+            vec![text("jon"), text("jon@x.io")],
+        ],
+    );
+    let out = run_code(&mut ws.cmd(&[], &typo), 2);
+    assert_has(
+        &stderr_of(&out),
+        &format!(
+            "workbook {}, line 1: the header row has no \"email\" column",
+            typo.display()
+        ),
+    );
     assert!(sb.received().is_empty());
 }

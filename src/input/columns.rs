@@ -230,6 +230,11 @@ impl Header {
     pub(crate) fn len(&self) -> usize {
         self.names.len()
     }
+
+    /// Whether the cells of the file's column `i` are read (a known column).
+    pub(crate) fn is_used(&self, i: usize) -> bool {
+        self.positions.contains(&Some(i))
+    }
 }
 
 /// The error for a header without the `missing` columns: what is missing,

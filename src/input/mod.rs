@@ -106,7 +106,8 @@ pub enum InputError {
     },
     /// Not even a header row.
     #[error(
-        "CSV file {path} is empty: it needs a header row (username,email,…) and one row per user"
+        "{} {path} is empty: it needs a header row (username,email,…) and one row per user",
+        kind(.path)
     )]
     Empty {
         /// As messages name it.
@@ -152,7 +153,7 @@ pub enum InputError {
         read: u64,
     },
     /// The header row is not usable.
-    #[error("CSV file {path}, line {line}: {source}")]
+    #[error("{} {path}, line {line}: {source}", kind(.path))]
     Header {
         /// As messages name it.
         path: String,
@@ -173,6 +174,15 @@ pub enum InputError {
         #[source]
         source: ReadError,
     },
+}
+
+/// What messages call the input: a workbook, or a CSV file (standard input too).
+fn kind(path: &str) -> &'static str {
+    if workbook::is_workbook(std::path::Path::new(path)) {
+        "workbook"
+    } else {
+        "CSV file"
+    }
 }
 
 /// Why the reading stopped at a row.
@@ -209,10 +219,11 @@ pub(crate) struct CsvInput {
     buf: ByteRecord,
 }
 
-/// A record, and whether it was the first one that was not UTF-8.
+/// A record, and the notice to show with it (the first record that is not
+/// UTF-8 says how the file is read).
 pub(crate) struct Read {
     pub(crate) record: Record,
-    pub(crate) first_windows_1252: bool,
+    pub(crate) warning: Option<String>,
 }
 
 const SNIFF_LIMIT: usize = 64 * 1024;
@@ -331,11 +342,12 @@ impl CsvInput {
             Err(e) => return Some(Err(e)),
         };
         let (fields, legacy) = decode_record(&self.buf);
-        let first_windows_1252 = legacy && !self.saw_windows_1252;
+        let warning =
+            (legacy && !self.saw_windows_1252).then(|| windows_1252_warning(&self.path, line));
         self.saw_windows_1252 |= legacy;
         Some(Ok(Read {
             record: Record { line, fields },
-            first_windows_1252,
+            warning,
         }))
     }
 
@@ -416,7 +428,7 @@ impl Rows {
             Rows::Read { rows, .. } => rows.next().map(|record| {
                 Ok(Read {
                     record,
-                    first_windows_1252: false,
+                    warning: None,
                 })
             }),
         }
@@ -446,8 +458,8 @@ impl CsvInput {
         let mut records = Vec::new();
         while let Some(read) = self.next().await {
             let read = read?;
-            if read.first_windows_1252 {
-                warn(windows_1252_warning(&self.path, read.record.line));
+            if let Some(w) = read.warning {
+                warn(w);
             }
             records.push(read.record);
         }
@@ -526,7 +538,7 @@ impl ReadAll {
     }
 }
 
-pub(crate) fn windows_1252_warning(path: &str, line: u64) -> String {
+fn windows_1252_warning(path: &str, line: u64) -> String {
     format!(
         "CSV file {path}, line {line}: the file is not UTF-8; reading it as Windows-1252 \
          (what spreadsheet programs write on Western-European Windows). If accents look wrong, \

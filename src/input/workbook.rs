@@ -39,11 +39,19 @@ pub(crate) fn read(
         let line = u64::from(first_row) + i as u64 + 1;
         (line, cells)
     });
-    let text = |line: u64, cells: &[Data]| -> Result<Vec<String>, InputError> {
+    // `used`: whether a column is sent (the header row: all are). A cell of
+    // a column that is not is read as the spreadsheet shows it, a date too.
+    let text = |line: u64,
+                cells: &[Data],
+                used: &dyn Fn(usize) -> bool|
+     -> Result<Vec<String>, InputError> {
         cells
             .iter()
             .enumerate()
             .map(|(c, d)| {
+                if !used(c) {
+                    return Ok(d.to_string());
+                }
                 cell_text(d).map_err(|what| InputError::Cell {
                     path: shown.clone(),
                     cell: cell_name(
@@ -62,7 +70,7 @@ pub(crate) fn read(
         let Some((line, cells)) = rows.next() else {
             return Err(InputError::Empty { path: shown });
         };
-        let cells = text(line, cells)?;
+        let cells = text(line, cells, &|_| true)?;
         if cells.iter().any(|c| !c.trim().is_empty()) {
             break (line, cells);
         }
@@ -76,7 +84,7 @@ pub(crate) fn read(
     let width = header.len();
     let mut records = Vec::new();
     for (line, cells) in rows {
-        let mut fields = text(line, cells)?;
+        let mut fields = text(line, cells, &|c| header.is_used(c))?;
         if fields.iter().all(|c| c.trim().is_empty()) {
             continue; // an empty row of the sheet
         }
