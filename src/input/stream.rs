@@ -44,7 +44,7 @@ impl std::fmt::Display for Unclosed {
              line{}) would be one cell; close the quote, or remove it",
             self.column,
             self.lines,
-            if self.lines == 1 { "" } else { "s" }
+            crate::human::plural(self.lines)
         )
     }
 }

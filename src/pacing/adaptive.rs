@@ -189,8 +189,6 @@ pub(crate) struct Controller {
     /// since the last measurement.
     cap: Option<f64>,
     passed: Option<f64>,
-    /// After a rough measurement: the upper bound `A / s` it left.
-    rough_upper: Option<f64>,
     hold: Duration,
     hold_until: Instant,
     probe: Option<f64>,
@@ -220,7 +218,6 @@ impl Controller {
             measured: None,
             cap: None,
             passed: None,
-            rough_upper: None,
             hold: HOLD,
             hold_until: now,
             probe: None,
@@ -364,26 +361,30 @@ impl Controller {
             }
         }
         let burst = self.burst_size();
-        #[cfg(test)]
-        if std::env::var_os("PACE_TRACE").is_some() {
-            eprintln!(
-                "segment at {r:.1}: span {span:.3} accepted {accepted} clean {} burst {burst:?}",
-                seg.clean
-            );
-        }
-        let informative = (seg.clean
-            && burst.is_some_and(|b| accepted as f64 >= b + MEASURE_OVER_BURST))
-            || (span >= MEASURE_SPAN && accepted >= MEASURE_ACCEPTED);
+        tracing::trace!(
+            rate = r,
+            span,
+            accepted,
+            clean = seg.clean,
+            ?burst,
+            "segment ended by a 429"
+        );
+        // Past the burst: `A = B + L·s` gives `L`. Short of it, the bucket
+        // was not full at the start (a pause refills only `L` a second), so
+        // subtracting `B` would read too little, even a negative rate.
+        let past_burst = burst.filter(|b| seg.clean && accepted as f64 >= b + MEASURE_OVER_BURST);
+        let informative =
+            past_burst.is_some() || (span >= MEASURE_SPAN && accepted >= MEASURE_ACCEPTED);
         if !informative {
             return self.cut(r, now);
         }
         let upper = accepted as f64 / span;
-        let m = if seg.clean {
-            burst.map_or(upper, |b| ((accepted as f64 + 0.5 - b) / span).min(upper))
-        } else {
+        let m = match past_burst {
+            Some(b) => ((accepted as f64 + 0.5 - b) / span).min(upper),
+            None if seg.clean => upper,
             // Rates changed within the segment: the one that failed was just
             // above the limit.
-            0.985 * r
+            None => 0.985 * r,
         };
         // One token more or less moves `m` by `1/span`: a rough reading is
         // checked again soon, a precise one held.
@@ -397,8 +398,6 @@ impl Controller {
         };
         self.measured = Some(m);
         self.cap = None;
-        // A rough reading leaves room up to `A / s`: probes close it fast.
-        self.rough_upper = (!precise && upper > m * 1.02).then_some(upper);
         self.set_rate(CRUISE * m.min(r), now);
         Change::Measured
     }
@@ -407,7 +406,6 @@ impl Controller {
     fn cut(&mut self, r: f64, now: Instant) -> Change {
         let cap = self.cap.map_or(r, |c| c.min(r));
         self.cap = Some(cap);
-        self.rough_upper = None;
         let next = match self.passed.filter(|f| *f < r) {
             None => BETA * r,
             Some(lo) if cap <= lo * 1.04 => lo,
@@ -678,6 +676,30 @@ mod tests {
             "{r:.1}/s after the rise to 80/s ({:.0} s)",
             run.elapsed
         );
+    }
+
+    /// A deep bucket a one-second pause does not refill (B = 100, L = 10/s):
+    /// a segment starts with far fewer than B tokens. One that is
+    /// informative by its length, not by passing the burst, must not have
+    /// the burst subtracted: that read a negative rate and sank the pace to
+    /// its floor.
+    #[test]
+    fn a_segment_short_of_the_burst_is_never_read_as_a_negative_rate() {
+        let t0 = Instant::now();
+        let mut c = Controller::new(None, 0.1, t0);
+        c.burst = Some(100.0);
+        let mut seg = Segment::new(c.segment.id);
+        seg.first_send = Some(t0);
+        for i in 0..65 {
+            seg.accepted.push_back(t0 + Duration::from_millis(i * 84));
+        }
+        seg.first_failure = Some(t0 + Duration::from_millis(5500));
+        let now = t0 + Duration::from_secs(6);
+        c.read_segment(&seg, 11.8, false, now);
+        let m = c.measured().unwrap();
+        assert!(m > 0.0, "measured {m}");
+        let pace = c.rate().unwrap();
+        assert!(pace >= 5.0, "{pace}/s");
     }
 
     #[test]
