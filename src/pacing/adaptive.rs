@@ -229,9 +229,11 @@ impl Controller {
         self.rate
     }
 
-    /// The rate the portal was measured to accept, once a 429 told.
+    /// The rate the portal was measured to accept, once a 429 told. Not the
+    /// rate a quick 429 refused (`cap`): that one is only an upper bound,
+    /// and advising it would draw more 429s.
     pub(crate) fn measured(&self) -> Option<f64> {
-        self.measured.or(self.cap)
+        self.measured
     }
 
     /// A request is sent now.
@@ -700,6 +702,23 @@ mod tests {
         assert!(m > 0.0, "measured {m}");
         let pace = c.rate().unwrap();
         assert!(pace >= 5.0, "{pace}/s");
+    }
+
+    /// A quick 429 says only that the rate refused was too much: no rate is
+    /// "accepted" from it (the summary would advise a rate that throttles).
+    #[test]
+    fn a_quick_429_measures_nothing() {
+        let t0 = Instant::now();
+        let mut c = Controller::new(None, 0.1, t0);
+        let mut seg = Segment::new(c.segment.id);
+        seg.first_send = Some(t0);
+        for i in 0..3 {
+            seg.accepted.push_back(t0 + Duration::from_millis(i * 10));
+        }
+        seg.first_failure = Some(t0 + Duration::from_millis(40));
+        c.read_segment(&seg, 72.0, false, t0 + Duration::from_millis(60));
+        assert_eq!(c.measured(), None);
+        assert!(c.rate().is_some_and(|r| r < 72.0), "{:?}", c.rate());
     }
 
     #[test]
