@@ -298,6 +298,15 @@ fn two_users(sb: &Sandbox) -> (u64, u64) {
     (tirion, arya)
 }
 
+/// A sandbox holding tirion and arya, a workspace on it, and `csv` as `u.csv`.
+fn with_two_users(csv: &str) -> (Sandbox, Workspace, std::path::PathBuf) {
+    let sb = Sandbox::start(SandboxConfig::default());
+    two_users(&sb);
+    let ws = Workspace::new(&sb, "random");
+    let path = ws.write("u.csv", csv);
+    (sb, ws, path)
+}
+
 #[test]
 fn update_sends_only_the_differing_fields_and_names_each_change() {
     let sb = Sandbox::start(SandboxConfig::default());
@@ -382,11 +391,7 @@ fn update_sends_only_the_differing_fields_and_names_each_change() {
 
 #[test]
 fn json_lines_say_updated_and_the_report_lists_the_changes() {
-    let sb = Sandbox::start(SandboxConfig::default());
-    two_users(&sb);
-    let ws = Workspace::new(&sb, "random");
-    let csv = ws.write(
-        "u.csv",
+    let (sb, ws, csv) = with_two_users(
         "username,email,language\ntirion,tirion@westeros.com,de\narya,arya@westeros.com,en\n",
     );
     let report = ws.path("report.csv");
@@ -413,13 +418,8 @@ fn json_lines_say_updated_and_the_report_lists_the_changes() {
 
 #[test]
 fn a_row_with_one_users_username_and_anothers_email_is_a_conflict() {
-    let sb = Sandbox::start(SandboxConfig::default());
-    two_users(&sb);
-    let ws = Workspace::new(&sb, "random");
-    let csv = ws.write(
-        "u.csv",
-        "username,email,job_title\ntirion,arya@westeros.com,Queen\n",
-    );
+    let (sb, ws, csv) =
+        with_two_users("username,email,job_title\ntirion,arya@westeros.com,Queen\n");
     let before = sb.users();
     let out = run_code(ws.cmd(&FAST, &csv).args(["--existing", "update"]), 1);
     let stdout = stdout_of(&out);
@@ -438,11 +438,7 @@ fn a_row_with_one_users_username_and_anothers_email_is_a_conflict() {
 
 #[test]
 fn existing_fail_makes_an_existing_user_a_failed_row() {
-    let sb = Sandbox::start(SandboxConfig::default());
-    two_users(&sb);
-    let ws = Workspace::new(&sb, "random");
-    let csv = ws.write(
-        "u.csv",
+    let (sb, ws, csv) = with_two_users(
         "username,email,job_title\ntirion,tirion@westeros.com,King\nsansa,sansa@westeros.com,Lady\n",
     );
     let before = sb.user_by_username("tirion");
@@ -502,14 +498,10 @@ fn no_welcome_email_is_sent_on_every_create() {
 
 #[test]
 fn a_token_without_the_directory_permission_stops_update_and_export_before_anything() {
-    let sb = Sandbox::start(SandboxConfig::default());
-    two_users(&sb);
-    let ws = Workspace::new(&sb, "random");
-    ws.edit_config(sandbox::TOKEN, sandbox::LIMITED_TOKEN);
-    let csv = ws.write(
-        "u.csv",
+    let (sb, ws, csv) = with_two_users(
         "username,email,language\ntirion,tirion@westeros.com,fr\nsansa,sansa@westeros.com,fr\n",
     );
+    ws.edit_config(sandbox::TOKEN, sandbox::LIMITED_TOKEN);
     let out = run_code(ws.cmd(&["import"], &csv).args(["--existing", "update"]), 2);
     assert_has(&stderr_of(&out), "Query user directory");
     assert_eq!(stdout_of(&out), "");
@@ -676,13 +668,7 @@ fn updates_under_faults_leave_the_portal_matching_the_file() {
 
 #[test]
 fn global_options_go_before_or_after_the_subcommand() {
-    let sb = Sandbox::start(SandboxConfig::default());
-    two_users(&sb);
-    let ws = Workspace::new(&sb, "random");
-    let csv = ws.write(
-        "u.csv",
-        "username,email,language\ntirion,TIRION@westeros.com,de\n",
-    );
+    let (sb, ws, csv) = with_two_users("username,email,language\ntirion,TIRION@westeros.com,de\n");
     // Before the subcommand.
     let out = run_code(
         importer()
