@@ -391,7 +391,7 @@ fn update_sends_only_the_differing_fields_and_names_each_change() {
 
 #[test]
 fn json_lines_say_updated_and_the_report_lists_the_changes() {
-    let (sb, ws, csv) = with_two_users(
+    let (_sb, ws, csv) = with_two_users(
         "username,email,language\ntirion,tirion@westeros.com,de\narya,arya@westeros.com,en\n",
     );
     let report = ws.path("report.csv");
