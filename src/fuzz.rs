@@ -503,7 +503,8 @@ impl Shape {
     }
 
     /// `(line, cells)` of the rows a reader must give: blank rows and rows of
-    /// only spaces are not users, but every row counts.
+    /// only spaces are not users, but every row counts. A row holding a NUL
+    /// is not blank: it is given, to be reported.
     fn expected(&self) -> Vec<(u64, Vec<String>)> {
         let header_line = self.leading_blank as u64 + 1;
         self.rows
@@ -513,7 +514,7 @@ impl Shape {
                 let cells = r.as_ref()?;
                 let blank = cells
                     .iter()
-                    .all(|c| c.bytes().all(|b| b.is_ascii_whitespace() || b == 0));
+                    .all(|c| c.bytes().all(|b| b.is_ascii_whitespace()));
                 (!blank).then(|| (header_line + 1 + i as u64, cells.clone()))
             })
             .collect()
