@@ -18,6 +18,17 @@ fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// `import FILE --existing update -r 0 --no-progress -c 16`, which must exit 0.
+fn update_all(ws: &Workspace, file: &std::path::Path) -> std::process::Output {
+    run_code(
+        ws.cmd(&["import"], file)
+            .args(["--existing", "update"])
+            .args(FAST)
+            .args(["-c", "16"]),
+        0,
+    )
+}
+
 /// `(path, body)` of every PUT received.
 fn puts(sb: &Sandbox) -> Vec<(String, Value)> {
     sb.received()
@@ -164,13 +175,7 @@ fn round_trip_export_import_back_is_unchanged_and_edits_are_one_field_puts() {
     };
     let writes = write_requests(&sb);
     let gets = get_users(&sb);
-    let out = run_code(
-        ws.cmd(&["import"], &export)
-            .args(["--existing", "update"])
-            .args(FAST)
-            .args(["-c", "16"]),
-        0,
-    );
+    let out = update_all(&ws, &export);
     assert_eq!(lines_of(&out).len(), 300);
     let lines: BTreeSet<String> = lines_of(&out).into_iter().collect();
     let want: BTreeSet<String> = erows
@@ -229,13 +234,7 @@ fn round_trip_export_import_back_is_unchanged_and_edits_are_one_field_puts() {
         want_lines.insert(format!("{}... Updated: {change}", row[1]));
     }
     let edits = write_csv(&ws, "edits.csv", &eheader, &edited);
-    let out = run_code(
-        ws.cmd(&["import"], &edits)
-            .args(["--existing", "update"])
-            .args(FAST)
-            .args(["-c", "16"]),
-        0,
-    );
+    let out = update_all(&ws, &edits);
     assert_has(
         &stderr_of(&out),
         "300 rows: 0 created, 30 updated, 270 unchanged, 0 failed in ",
@@ -269,13 +268,7 @@ fn round_trip_export_import_back_is_unchanged_and_edits_are_one_field_puts() {
 
     // Again: nothing left to do.
     let writes = write_requests(&sb);
-    let out = run_code(
-        ws.cmd(&["import"], &edits)
-            .args(["--existing", "update"])
-            .args(FAST)
-            .args(["-c", "16"]),
-        0,
-    );
+    let out = update_all(&ws, &edits);
     assert_has(
         &stderr_of(&out),
         "300 rows: 0 created, 0 updated, 300 unchanged, 0 failed in ",
