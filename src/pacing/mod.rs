@@ -33,6 +33,8 @@ struct PacerState {
     limiter: Option<Arc<Bucket>>,
     /// Counts limiter replacements: a token from an older one does not count.
     generation: u64,
+    /// When the last request went out.
+    last_send: Option<Instant>,
 }
 
 /// A row that has been answered 429 for this long gives up; a single
@@ -46,6 +48,8 @@ pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 const MIN_RATE: f64 = 0.1;
 /// A rate this high is no limit at all (its period would round to zero).
 const MAX_RATE: f64 = 1e9;
+/// How early a POST may go to make up for the late wake-up of the one before.
+const EARLY: Duration = Duration::from_millis(2);
 const MAX_BURST: NonZeroU32 = NonZeroU32::new(10_000).unwrap();
 
 /// The token bucket of a rate: a governor limiter counting in `1/k` of a
@@ -64,20 +68,27 @@ pub(crate) struct Bucket {
 }
 
 impl Bucket {
-    /// `rate` per second, holding `burst`; `full` at the start, or empty
-    /// (a bucket that replaces another mid-run hands out no burst at once).
-    fn new(rate: f64, burst: NonZeroU32, full: bool) -> Bucket {
+    /// `rate` per second, holding `burst`: full, or (`Some(waited)`) one
+    /// that replaces another mid-run, which hands out no burst at once but
+    /// counts the time already waited since the last POST, so that a pace
+    /// changed more often than its period still sends.
+    fn new(rate: f64, burst: NonZeroU32, waited: Option<Duration>) -> Bucket {
         // At most a day between tokens: far beyond any rate a user gives.
         let rate = rate.clamp(1.0 / 86_400.0, MAX_RATE);
+        // `1/k` of a period: a quarter at most, and at most `EARLY` (a portal
+        // whose burst is one refuses a POST that comes early by more than its
+        // own slack); for a fractional rate, small enough that the extra cell
+        // never adds a whole POST to a window.
         let fraction = rate.fract();
-        let k = if fraction < 1e-9 {
-            4
+        let for_fraction = if fraction < 1e-9 {
+            4.0
         } else {
-            // Clamped to 4..=10,000 first: the cast is exact.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let k = ((1.0 / (1.0 - fraction)).floor() + 1.0).clamp(4.0, 10_000.0) as u32;
-            k
+            (1.0 / (1.0 - fraction)).floor() + 1.0
         };
+        let for_early = (1.0 / rate / EARLY.as_secs_f64()).ceil();
+        // Clamped to 4..=10,000 first: the cast is exact.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let k = for_fraction.max(for_early).clamp(4.0, 10_000.0) as u32;
         // The command line's bound, which keeps governor's sums in range.
         let burst = burst.min(MAX_BURST);
         let cells = burst
@@ -95,8 +106,15 @@ impl Bucket {
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
             .allow_burst(cells);
         let limiter = RateLimiter::direct(quota);
-        if !full {
-            let _ = limiter.check_n(cells);
+        if let Some(waited) = waited {
+            // Clamped to 0..=k: the cast is exact.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let credit = (waited.as_secs_f64() * rate * f64::from(k))
+                .floor()
+                .clamp(0.0, f64::from(k)) as u32;
+            if let Some(take) = NonZeroU32::new(cells.get() - credit) {
+                let _ = limiter.check_n(take);
+            }
         }
         Bucket {
             limiter,
@@ -121,8 +139,9 @@ impl Pacer {
             burst,
             state: Mutex::new(PacerState {
                 controller: Controller::new(ceiling, floor, Instant::now()),
-                limiter: ceiling.map(|r| Arc::new(Bucket::new(r, burst, true))),
+                limiter: ceiling.map(|r| Arc::new(Bucket::new(r, burst, None))),
                 generation: 0,
+                last_send: None,
             }),
             changed: Notify::new(),
         }
@@ -141,18 +160,24 @@ impl Pacer {
                 (s.limiter.clone(), s.generation)
             };
             let Some(limiter) = limiter else {
-                return self.lock().controller.on_send(Instant::now());
+                return Self::sent(&mut self.lock());
             };
             tokio::select! {
                 () = limiter.until_ready() => {
                     let mut s = self.lock();
                     if s.generation == generation {
-                        return s.controller.on_send(Instant::now());
+                        return Self::sent(&mut s);
                     }
                 }
                 () = changed => {}
             }
         }
+    }
+
+    fn sent(s: &mut PacerState) -> Ticket {
+        let now = Instant::now();
+        s.last_send = Some(now);
+        s.controller.on_send(now)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PacerState> {
@@ -169,20 +194,25 @@ impl Pacer {
         if after == before {
             return;
         }
-        tracing::info!(
-            from = %before.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.1}/s")),
-            to = %after.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.1}/s")),
-            measured = ?s.controller.measured().map(|m| format!("{m:.1}/s")),
-            "pace: {}",
-            match change {
-                Change::Doubling => "starting up: doubling after the first 429s",
-                Change::Measured => "429: just under the rate the portal accepted",
-                Change::Cut => "429 soon after a change: well above the portal's limit",
-                Change::Recover => "closing in on the portal's rate",
-                Change::Probe => "probing above the portal's measured rate",
-            }
-        );
-        s.limiter = after.map(|r| Arc::new(Bucket::new(r, self.burst, false)));
+        let from = before.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.1}/s"));
+        let to = after.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.1}/s"));
+        let measured = s.controller.measured().map(|m| format!("{m:.1}/s"));
+        let why = match change {
+            Change::Doubling => "starting up: doubling after the first 429s",
+            Change::Measured => "429: just under the rate the portal accepted",
+            Change::Approach => "429: approaching the portal's rate from below",
+            Change::Cut => "429 with nothing to measure: well above the portal's limit",
+            Change::Probe => "quiet for a while: probing above the portal's rate",
+            Change::Climb => "climbing",
+        };
+        // Each step of a climb is a detail (`-vv`); where it starts is not.
+        if change == Change::Climb {
+            tracing::debug!(%from, %to, ?measured, "pace: {why}");
+        } else {
+            tracing::info!(%from, %to, ?measured, "pace: {why}");
+        }
+        let waited = s.last_send.map_or(Duration::ZERO, |t| t.elapsed());
+        s.limiter = after.map(|r| Arc::new(Bucket::new(r, self.burst, Some(waited))));
         s.generation += 1;
         self.changed.notify_waiters();
     }
@@ -378,9 +408,46 @@ mod tests {
     fn any_rate_and_burst_make_a_bucket() {
         for rate in [1e-9, 0.05, 0.5, 2.8, 27.999_999_999, 28.0, 100.0, 1e6, 1e12] {
             for burst in [1, 7, 10_000, u32::MAX] {
-                let b = Bucket::new(rate, NonZeroU32::new(burst).unwrap(), false);
+                let b = Bucket::new(rate, NonZeroU32::new(burst).unwrap(), Some(Duration::ZERO));
                 assert!(b.cells_per_post.get() <= 10_000);
             }
+        }
+    }
+
+    /// A new pace counts the time already waited since the last POST: a
+    /// pace raised more often than its period still sends.
+    #[test]
+    fn a_new_bucket_counts_the_time_already_waited() {
+        let burst = NonZeroU32::MIN;
+        let waited = Bucket::new(2.0, burst, Some(Duration::from_millis(500)));
+        assert!(
+            waited
+                .limiter
+                .check_n(waited.cells_per_post)
+                .is_ok_and(|r| r.is_ok())
+        );
+        let fresh = Bucket::new(2.0, burst, Some(Duration::ZERO));
+        assert!(
+            fresh
+                .limiter
+                .check_n(fresh.cells_per_post)
+                .is_ok_and(|r| r.is_err())
+        );
+        let half = Bucket::new(2.0, burst, Some(Duration::from_millis(250)));
+        assert!(
+            half.limiter
+                .check_n(half.cells_per_post)
+                .is_ok_and(|r| r.is_err())
+        );
+    }
+
+    /// A portal whose burst is one refuses a POST that comes early; a late
+    /// wake-up is made up by at most 2 ms (a quarter period at high rates).
+    #[test]
+    fn a_post_goes_at_most_two_milliseconds_early() {
+        for (rate, k) in [(5.0, 100), (0.5, 1000), (200.0, 4), (1000.0, 4), (2.8, 179)] {
+            let b = Bucket::new(rate, NonZeroU32::MIN, None);
+            assert_eq!(b.cells_per_post.get(), k, "{rate}/s");
         }
     }
 
