@@ -78,6 +78,8 @@ const SEEN_BURST: f64 = 0.67;
 /// at first; a reading no rate explains doubles it, up to the most.
 const JITTER: f64 = 0.002;
 const MAX_JITTER: f64 = 0.064;
+/// Doubted readings kept: a fall is believed when a reading agrees with one.
+const DOUBTS: usize = 2;
 /// Two readings fit the burst when their drains differ at least this much.
 const DISTINCT: f64 = 1.5;
 
@@ -337,6 +339,32 @@ pub(crate) struct Ticket {
     sent: Instant,
 }
 
+/// The portal's rate as read, and its relative uncertainty.
+#[derive(Debug, Clone, Copy)]
+struct Estimate {
+    rate: f64,
+    uncertainty: f64,
+    /// The reading was below what earlier ones allow, and is not yet
+    /// believed: the rate is theirs.
+    doubted: bool,
+    /// A second reading confirmed a doubted one: the limit fell (or the
+    /// strays agreed by chance: a probe soon tells).
+    fell: bool,
+}
+
+impl Estimate {
+    /// The middle of the rates `(low, high)`.
+    fn of((low, high): (f64, f64), doubted: bool, fell: bool) -> Estimate {
+        let rate = f64::midpoint(low, high);
+        Estimate {
+            rate,
+            uncertainty: (high - low) / 2.0 / rate,
+            doubted,
+            fell,
+        }
+    }
+}
+
 /// A 429 ended the segment at this pace (`None`: unpaced).
 #[derive(Debug, Clone, Copy)]
 struct Pending {
@@ -366,6 +394,8 @@ pub(crate) struct Controller {
     readings: VecDeque<Reading>,
     /// The rates the readings allow, narrowed reading after reading.
     belief: Option<(f64, f64)>,
+    /// Recent readings below them, not yet confirmed by another.
+    doubts: VecDeque<(f64, f64)>,
     /// The rate the portal accepted, as last read precisely enough.
     measured: Option<f64>,
     hold: Duration,
@@ -389,6 +419,7 @@ impl Controller {
             burst_fit: None,
             readings: VecDeque::new(),
             belief: None,
+            doubts: VecDeque::new(),
             measured: None,
             hold: HOLD,
         }
@@ -418,15 +449,9 @@ impl Controller {
     /// The portal answered the request of `ticket`: accepted (any answer but
     /// a 429), or throttled. Answers of older segments no longer count.
     pub(crate) fn on_answer(&mut self, ticket: Ticket, throttled: Option<Duration>, now: Instant) {
+        // A request sent before the last pause reached the portal before its
+        // end, which refilled the bucket: it says nothing of this segment.
         if ticket.segment != self.segment.id {
-            // A request of the segment before, accepted while this one had
-            // begun, took one of its tokens: it counts here, as sent first.
-            if ticket.segment + 1 == self.segment.id
-                && throttled.is_none()
-                && let Some(first) = self.segment.first_send
-            {
-                self.segment.record_accepted(first);
-            }
             return;
         }
         let pause = match throttled {
@@ -497,12 +522,24 @@ impl Controller {
         if self.readings.len() > READINGS {
             self.readings.pop_front();
         }
+        let fitted = self.burst_fit;
         if let Some(b) = self.fit_burst() {
             self.burst_fit = Some(b);
         }
-        let Some((l, u)) = self.estimate() else {
+        let Some(Estimate {
+            rate: l,
+            uncertainty: u,
+            doubted,
+            fell,
+        }) = self.estimate()
+        else {
             return self.cut(failed, now);
         };
+        if doubted {
+            // Not believed: it fits no burst either.
+            self.readings.pop_back();
+            self.burst_fit = fitted;
+        }
         tracing::trace!(
             failed,
             rate = l,
@@ -518,19 +555,21 @@ impl Controller {
         } else if self.measured.is_some_and(|m| m >= failed) {
             self.measured = None;
         }
-        let most = 0.99 * failed;
         if u <= REPORTED {
             // A probe that found the same limit again: hold longer.
             let again = was_probe && before.is_some_and(|m| (l - m).abs() < 0.02 * m);
             self.hold = match self.hold {
-                _ if u > PRECISE => ROUGH_HOLD,
+                _ if u > PRECISE || fell => ROUGH_HOLD,
                 h if again => (h * 2).clamp(HOLD, MAX_HOLD),
                 _ => HOLD,
             };
             self.mode = Mode::Cruise {
                 until: now + self.hold,
             };
-            self.set_rate((l * (1.0 - MARGIN.max(u))).min(most), now);
+            // Under the reading's range, so under the pace that failed; a
+            // doubted 429 leaves the pace where it was (a probe returns to
+            // the cruise).
+            self.set_rate(l * (1.0 - MARGIN.max(u)), now);
             self.rate_since = now;
             return Change::Measured;
         }
@@ -540,7 +579,7 @@ impl Controller {
             probe: false,
         };
         // A reading that hardly bounds the rate: cut, as without one.
-        let most = if u > 0.5 { BETA * failed } else { most };
+        let most = if u > 0.5 { BETA } else { 0.99 } * failed;
         self.set_rate((l * (1.0 - u / 2.0)).min(most), now);
         self.rate_since = now;
         Change::Approach
@@ -572,27 +611,12 @@ impl Controller {
             .find_map(|older| fit_burst(newest, older).or_else(|| fit_burst(older, newest)))
     }
 
-    /// The portal's rate read from the newest reading, and its relative
-    /// uncertainty. The burst is known within bounds: at least one token,
-    /// and about what the unpaced burst got accepted (it reached the portal
-    /// over a few milliseconds, so a little more than the burst); at most
-    /// what any reading got accepted; within a token of what two readings
-    /// agree on. The rates those bounds give, half a token either way over
-    /// the drain, are the uncertainty.
-    fn estimate(&mut self) -> Option<(f64, f64)> {
+    /// The portal's rate read from the newest reading (the rates it allows
+    /// with the burst within its bounds), narrowed by the earlier ones, and
+    /// how uncertain it is.
+    fn estimate(&mut self) -> Option<Estimate> {
         let reading = self.readings.back()?;
-        // Bursts are whole tokens.
-        let most = self
-            .readings
-            .iter()
-            .map(|r| r.sends.len() as f64)
-            .fold(self.burst_seen.unwrap_or(f64::MAX), f64::min)
-            .max(1.0);
-        let least = self.burst_seen.map_or(1.0, |b| (b * SEEN_BURST).max(1.0));
-        let (least, most) = match self.burst_fit {
-            Some(b) => ((b - 1.0).max(least).min(most), (b + 1.0).min(most)),
-            None => (least.min(most), most),
-        };
+        let (least, most) = self.burst_bounds();
         // The arrivals' jitter is not known: the least that explains the reading.
         let mut jitter = JITTER;
         let (low, high) = loop {
@@ -602,14 +626,57 @@ impl Controller {
                 None => return None,
             }
         };
-        // Narrowed by what earlier readings said, unless the limit moved.
+        let overlap =
+            |(a, b): (f64, f64)| (a <= high && low <= b).then(|| (low.max(a), high.min(b)));
+        let mut fell = false;
         let (low, high) = match self.belief {
-            Some((a, b)) if a <= high && low <= b => (low.max(a), high.min(b)),
+            // Agreeing with what earlier readings said: narrowed by them.
+            Some(belief) if overlap(belief).is_some() => overlap(belief)?,
+            // A 429 sooner than they allow: the limit fell, or the portal
+            // answered 429 for another reason (a stray 429 at any moment
+            // reads as a limit a little under the pace). A fall shows again
+            // in the next reading, which agrees with this one; strays come at
+            // random and do not. Until then the pace is kept.
+            Some(belief) if high < belief.0 => {
+                let Some(both) = self.doubts.iter().find_map(|d| overlap(*d)) else {
+                    if self.doubts.len() == DOUBTS {
+                        self.doubts.pop_front();
+                    }
+                    self.doubts.push_back((low, high));
+                    tracing::info!(
+                        "429 sooner than the portal's measured rate allows: the pace is kept \
+                         until another 429 shows whether its limit fell"
+                    );
+                    return Some(Estimate::of(belief, true, false));
+                };
+                self.doubts.clear();
+                fell = true;
+                both
+            }
+            // More accepted than they allow: the limit rose.
             _ => (low, high),
         };
         self.belief = Some((low, high));
-        let l = f64::midpoint(low, high);
-        (l > 0.0).then(|| (l, (high - low) / 2.0 / l))
+        Some(Estimate::of((low, high), false, fell)).filter(|e| e.rate > 0.0)
+    }
+
+    /// The portal's burst, within bounds: at least one token, and about what
+    /// the unpaced burst got accepted (it reached the portal over a few
+    /// milliseconds, so a little more than the burst); at most what any
+    /// reading got accepted (bursts are whole tokens); within a token of
+    /// what two readings agree on.
+    fn burst_bounds(&self) -> (f64, f64) {
+        let most = self
+            .readings
+            .iter()
+            .map(|r| r.sends.len() as f64)
+            .fold(self.burst_seen.unwrap_or(f64::MAX), f64::min)
+            .max(1.0);
+        let least = self.burst_seen.map_or(1.0, |b| (b * SEEN_BURST).max(1.0));
+        match self.burst_fit {
+            Some(b) => ((b - 1.0).max(least).min(most), (b + 1.0).min(most)),
+            None => (least.min(most), most),
+        }
     }
 
     /// A quiet moment: double (start-up), climb, or start probing.
@@ -672,6 +739,9 @@ mod tests {
         burst: f64,
         tokens: f64,
         last: Instant,
+        /// This share of requests is answered 429 for no limit's sake.
+        strays: f64,
+        random: fastrand::Rng,
     }
 
     impl Portal {
@@ -681,11 +751,16 @@ mod tests {
                 burst,
                 tokens: burst,
                 last: now,
+                strays: 0.0,
+                random: fastrand::Rng::with_seed(11),
             }
         }
 
         /// `None`: accepted; else the `Retry-After` (whole seconds, ≥ 1).
         fn take(&mut self, now: Instant) -> Option<Duration> {
+            if self.strays > 0.0 && self.random.f64() < self.strays {
+                return Some(Duration::from_secs(1));
+            }
             let dt = now.saturating_duration_since(self.last).as_secs_f64();
             self.tokens = (self.tokens + dt * self.rate).min(self.burst);
             self.last = now;
@@ -930,6 +1005,28 @@ mod tests {
         simulate(&mut c, &mut p, 8000, 32, Some((10.0, 80.0)));
         let r = c.rate().unwrap();
         assert!(r >= 60.0, "{r:.1}/s after the rise to 80/s");
+    }
+
+    /// A portal that also answers 429 now and then for no limit's sake (one
+    /// request in 200): each stray reads as a limit a little under the pace.
+    /// Believed, they would drag it down 429 after 429; the pace is kept
+    /// until a second reading agrees.
+    #[tokio::test(start_paused = true)]
+    async fn stray_429s_do_not_drag_the_pace_down() {
+        let now = Instant::now();
+        let mut c = Controller::new(None, 0.1, now);
+        let mut p = Portal::new(40.0, 5.0, now);
+        p.strays = 0.005;
+        let run = simulate(&mut c, &mut p, 4000, 32, None);
+        let pace = c.rate().unwrap();
+        eprintln!(
+            "{:.1}% of L, {} 429s, pace {pace:.1}",
+            run.share * 100.0,
+            run.throttled
+        );
+        assert!(pace >= 34.0, "{pace:.1}/s under a 40/s limit");
+        // Each stray pauses the pool a second: 20 of them in a 100 s run.
+        assert!(run.share >= 0.7, "{:.1}% of L", run.share * 100.0);
     }
 
     /// Sends at `rate` from a full bucket (`limit`, `burst`) until the first
