@@ -37,6 +37,9 @@ use tokio::time::Instant;
 
 /// Cruise this far under a reading, at least (more when it is rougher).
 const MARGIN: f64 = 0.005;
+/// A request may reach the portal this much earlier than its pace says
+/// (timers, the network): the cruise leaves room for it.
+const SLACK: f64 = 0.003;
 /// A 429 with nothing to read cuts the pace to this share (CUBIC's β).
 const BETA: f64 = 0.7;
 /// A reading this precise (its relative uncertainty) is cruised on; a
@@ -112,6 +115,9 @@ pub(crate) enum Change {
     Approach,
     /// A 429 with nothing to read.
     Cut,
+    /// A 429 sooner than the measured rate allows: the pace is kept until
+    /// another shows whether the limit fell.
+    Kept,
     /// After a quiet while: probing above the limit.
     Probe,
     /// A step of a climb or a probe.
@@ -536,9 +542,11 @@ impl Controller {
             return self.cut(failed, now);
         };
         if doubted {
-            // Not believed: it fits no burst either.
+            // Not believed: it fits no burst either, and the pace and what
+            // it was doing (a cruise, a probe) go on.
             self.readings.pop_back();
             self.burst_fit = fitted;
+            return Change::Kept;
         }
         tracing::trace!(
             failed,
@@ -569,7 +577,7 @@ impl Controller {
             // Under the reading's range, so under the pace that failed; a
             // doubted 429 leaves the pace where it was (a probe returns to
             // the cruise).
-            self.set_rate(l * (1.0 - MARGIN.max(u)), now);
+            self.set_rate(self.cruise(l, u), now);
             self.rate_since = now;
             return Change::Measured;
         }
@@ -583,6 +591,15 @@ impl Controller {
         self.set_rate((l * (1.0 - u / 2.0)).min(most), now);
         self.rate_since = now;
         Change::Approach
+    }
+
+    /// The pace just under a reading of `rate`: by its uncertainty, and so
+    /// that a request may reach the portal `SLACK` early: a burst of one
+    /// token absorbs no such jitter, and a bucket of `B` absorbs `(B - 1)/L`.
+    fn cruise(&self, rate: f64, uncertainty: f64) -> f64 {
+        let absorbed = (self.burst_bounds().0 - 1.0) / rate;
+        let slack = (SLACK - absorbed).max(0.0);
+        (rate * (1.0 - MARGIN.max(uncertainty))).min(1.0 / (1.0 / rate + slack))
     }
 
     /// A 429 with nothing to read: cut, and climb back blind.
@@ -643,10 +660,6 @@ impl Controller {
                         self.doubts.pop_front();
                     }
                     self.doubts.push_back((low, high));
-                    tracing::info!(
-                        "429 sooner than the portal's measured rate allows: the pace is kept \
-                         until another 429 shows whether its limit fell"
-                    );
                     return Some(Estimate::of(belief, true, false));
                 };
                 self.doubts.clear();
@@ -1013,20 +1026,24 @@ mod tests {
     /// until a second reading agrees.
     #[tokio::test(start_paused = true)]
     async fn stray_429s_do_not_drag_the_pace_down() {
-        let now = Instant::now();
-        let mut c = Controller::new(None, 0.1, now);
-        let mut p = Portal::new(40.0, 5.0, now);
-        p.strays = 0.005;
-        let run = simulate(&mut c, &mut p, 4000, 32, None);
-        let pace = c.rate().unwrap();
-        eprintln!(
-            "{:.1}% of L, {} 429s, pace {pace:.1}",
-            run.share * 100.0,
-            run.throttled
-        );
-        assert!(pace >= 34.0, "{pace:.1}/s under a 40/s limit");
+        let (mut paces, mut shares) = (Vec::new(), Vec::new());
+        for seed in 0..8 {
+            let now = Instant::now();
+            let mut c = Controller::new(None, 0.1, now);
+            let mut p = Portal::new(40.0, 5.0, now);
+            p.strays = 0.005;
+            p.random = fastrand::Rng::with_seed(seed);
+            let run = simulate(&mut c, &mut p, 4000, 32, None);
+            paces.push(c.rate().unwrap());
+            shares.push(run.share);
+        }
+        eprintln!("paces {paces:.1?}, shares {shares:.2?}");
+        let mean = paces.iter().sum::<f64>() / paces.len() as f64;
+        let least = paces.iter().copied().fold(f64::MAX, f64::min);
+        assert!(mean >= 35.0, "{mean:.1}/s on average under a 40/s limit");
+        assert!(least >= 30.0, "{least:.1}/s under a 40/s limit");
         // Each stray pauses the pool a second: 20 of them in a 100 s run.
-        assert!(run.share >= 0.7, "{:.1}% of L", run.share * 100.0);
+        assert!(shares.iter().all(|s| *s >= 0.55), "{shares:.2?} of L");
     }
 
     /// Sends at `rate` from a full bucket (`limit`, `burst`) until the first

@@ -191,6 +191,12 @@ impl Pacer {
             return;
         };
         let after = s.controller.rate();
+        if change == Change::Kept {
+            tracing::info!(
+                "429 sooner than the portal's measured rate allows: the pace is kept until \
+                 another 429 shows whether its limit fell"
+            );
+        }
         if after == before {
             return;
         }
@@ -202,6 +208,7 @@ impl Pacer {
             Change::Measured => "429: just under the rate the portal accepted",
             Change::Approach => "429: approaching the portal's rate from below",
             Change::Cut => "429 with nothing to measure: well above the portal's limit",
+            Change::Kept => "429 not believed",
             Change::Probe => "quiet for a while: probing above the portal's rate",
             Change::Climb => "climbing",
         };
