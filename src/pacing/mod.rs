@@ -200,9 +200,10 @@ impl Pacer {
         if after == before {
             return;
         }
-        let from = before.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.1}/s"));
-        let to = after.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.1}/s"));
-        let measured = s.controller.measured().map(|m| format!("{m:.1}/s"));
+        // Two decimals: a probe's first step is an eighth of a percent.
+        let from = before.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.2}/s"));
+        let to = after.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.2}/s"));
+        let measured = s.controller.measured().map(|m| format!("{m:.2}/s"));
         let why = match change {
             Change::Doubling => "starting up: doubling after the first 429s",
             Change::Measured => "429: just under the rate the portal accepted",
