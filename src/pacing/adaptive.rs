@@ -8,24 +8,27 @@
 //! - A *reading* is the stretch of sending from a moment the portal's bucket
 //!   was full (the start, or the end of a 429 pause, which refills it) to the
 //!   first 429. Whatever the pace did meanwhile, a bucket of `B` filling at
-//!   `L`, full at the start, less one token per accepted request, must be
-//!   empty at that 429: given `B`, that fixes `L` ([`Reading::fit_rate`]).
-//!   The longer the bucket drained before the 429, the more precise `L`.
-//! - `B` is what the first unpaced burst of `-r 0` got accepted (a little
-//!   more, as the burst reaches the portal over a few milliseconds), and,
-//!   better, the one value on which two readings of different lengths agree
-//!   ([`fit_burst`]).
+//!   `L`, full at the start, must have held a token for each accepted request
+//!   and none for the 429, give or take a few milliseconds of jitter: that
+//!   bounds `L` ([`Reading::bounds`]), tightly when the bucket drained
+//!   slowly. Readings that agree narrow the bounds further.
+//! - `B` is about what the first unpaced burst of `-r 0` got accepted (a
+//!   little more: the burst reaches the portal over a few milliseconds), at
+//!   most what any reading got accepted, and, better, the one value on which
+//!   two readings of different lengths agree ([`fit_burst`]).
 //!
-//! The pace follows from the reading: a precise one is cruised on, just
-//! under it; a rough one is approached from below, climbing across its
-//! uncertainty in a few seconds, so that the next 429 comes after a long,
-//! slow drain and gives a precise reading. After a quiet while the pace
-//! probes upwards, slowly at first and faster the longer the portal keeps
-//! accepting (CUBIC's shape, RFC 9438), to find a limit that rose. A 429
-//! with nothing to read cuts the pace by β = 0.7, as CUBIC and the AWS SDKs'
-//! adaptive mode do. Each burst of 429s counts once: the pool pauses for it
-//! anyway, and the decision waits for the pause's end, when the answers of
-//! the reading are in.
+//! The pace follows from the bounds: narrow ones are cruised on, just under;
+//! wide ones are approached from below, climbing across them in a few
+//! seconds, so that the next 429 comes after a long, slow drain and narrows
+//! them. After a quiet while the pace probes upwards, slowly at first and
+//! faster the longer the portal keeps accepting (CUBIC's shape, RFC 9438), to
+//! find a limit that rose. A reading below the bounds is doubted until a
+//! second one agrees: a stray 429 (the portal refusing for another reason)
+//! reads as a limit a little under the pace, a limit that fell reads the
+//! same twice. A 429 with nothing to read cuts the pace by β = 0.7, as CUBIC
+//! and the AWS SDKs' adaptive mode do. Each burst of 429s counts once: the
+//! pool pauses for it anyway, and the decision waits for the pause's end,
+//! when the answers of the reading are in.
 //!
 //! Pure logic: time comes in as arguments, so the unit tests run it against
 //! a simulated portal on a virtual clock.
