@@ -42,12 +42,12 @@ use tokio::time::Instant;
 const MARGIN: f64 = 0.005;
 /// A request may reach the portal this much earlier than its pace says
 /// (timers, the network): the cruise leaves room for it.
-const SLACK: f64 = 0.003;
+const SLACK: f64 = 0.006;
 /// A 429 with nothing to read cuts the pace to this share (CUBIC's β).
 const BETA: f64 = 0.7;
 /// A reading this precise (its relative uncertainty) is cruised on; a
 /// rougher one is approached from below.
-const PRECISE: f64 = 0.015;
+const PRECISE: f64 = 0.03;
 /// A reading this precise is what the summary reports as accepted.
 const REPORTED: f64 = 0.05;
 /// The approach climbs across a rough reading's uncertainty in about this
