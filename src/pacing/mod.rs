@@ -203,7 +203,10 @@ impl Pacer {
         // Two decimals: a probe's first step is an eighth of a percent.
         let from = before.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.2}/s"));
         let to = after.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.2}/s"));
-        let measured = s.controller.measured().map(|m| format!("{m:.2}/s"));
+        let measured = s
+            .controller
+            .measured()
+            .map_or_else(|| "not yet".to_owned(), |m| format!("{m:.2}/s"));
         let why = match change {
             Change::Doubling => "starting up: doubling after the first 429s",
             Change::Measured => "429: just under the rate the portal accepted",
@@ -215,9 +218,9 @@ impl Pacer {
         };
         // Each step of a climb is a detail (`-vv`); where it starts is not.
         if change == Change::Climb {
-            tracing::debug!(%from, %to, ?measured, "pace: {why}");
+            tracing::debug!(%from, %to, %measured, "pace: {why}");
         } else {
-            tracing::info!(%from, %to, ?measured, "pace: {why}");
+            tracing::info!(%from, %to, %measured, "pace: {why}");
         }
         let waited = s.last_send.map_or(Duration::ZERO, |t| t.elapsed());
         s.limiter = after.map(|r| Arc::new(Bucket::new(r, self.burst, Some(waited))));
