@@ -214,26 +214,44 @@ struct Reading {
     fail: f64,
 }
 
+/// A reading replayed through a bucket: see [`Reading::replay`].
+#[derive(Debug, Clone, Copy)]
+struct Replay {
+    /// The fewest tokens any accepted send found.
+    fewest: f64,
+    /// The tokens at the 429.
+    at_fail: f64,
+    /// How long the bucket had been draining at the 429 (since it was full).
+    draining: f64,
+}
+
 impl Reading {
     /// A bucket of `burst` filling at `rate`, full at the start, less a token
-    /// per accepted send: the tokens it holds at the 429, and how long it had
-    /// been draining (since it was last full).
-    fn left(&self, rate: f64, burst: f64) -> (f64, f64) {
-        let (mut tokens, mut t, mut full_at) = (burst, 0.0, 0.0);
-        let mut refill = |tokens: &mut f64, t: &mut f64, to: f64| {
-            *tokens += rate * (to - *t);
-            if *tokens >= burst {
-                *tokens = burst;
-                full_at = to;
-            }
-            *t = to;
-        };
+    /// per accepted send, each accepted send reaching the portal `jitter`
+    /// later than the ones before it, and the 429 `jitter` earlier.
+    fn replay(&self, rate: f64, burst: f64, jitter: f64) -> Replay {
+        let (mut tokens, mut t, mut full_at, mut fewest) = (burst, 0.0, 0.0, f64::MAX);
         for &s in &self.sends {
-            refill(&mut tokens, &mut t, s);
+            fewest = fewest.min((tokens + rate * (s + jitter - t)).min(burst));
+            tokens += rate * (s - t);
+            if tokens >= burst {
+                tokens = burst;
+                full_at = s;
+            }
             tokens -= 1.0;
+            t = s;
         }
-        refill(&mut tokens, &mut t, self.fail);
-        (tokens, self.fail - full_at)
+        let at = (self.fail - jitter).max(t);
+        tokens += rate * (at - t);
+        if tokens >= burst {
+            tokens = burst;
+            full_at = at;
+        }
+        Replay {
+            fewest,
+            at_fail: tokens,
+            draining: self.fail - full_at,
+        }
     }
 
     /// The rate that leaves half a token at the 429 (between the one the
@@ -241,43 +259,12 @@ impl Reading {
     /// draining at that rate. `None` when even no refill at all leaves
     /// tokens: the bucket was not full at the start, or `burst` is too high.
     fn fit_rate(&self, burst: f64) -> Option<(f64, f64)> {
-        if self.left(0.0, burst).0 >= 0.5 {
+        let above = |r| self.replay(r, burst, 0.0).at_fail >= 0.5;
+        if above(0.0) {
             return None;
         }
-        let mut hi = (self.sends.len() as f64 + 1.0) / self.fail.max(1e-3);
-        for _ in 0..64 {
-            if self.left(hi, burst).0 >= 0.5 {
-                break;
-            }
-            hi *= 2.0;
-        }
-        let mut lo = 0.0;
-        for _ in 0..48 {
-            let mid = f64::midpoint(lo, hi);
-            if self.left(mid, burst).0 >= 0.5 {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
-        Some((hi, self.left(hi, burst).1))
-    }
-}
-
-impl Reading {
-    /// A bucket of `burst` filling at `rate`, full at the start, less a token
-    /// per accepted send: the fewest tokens any accepted send found (had it
-    /// reached the portal `jitter` later than the ones before), and the
-    /// tokens at the 429 (had it come `jitter` earlier).
-    fn margins(&self, rate: f64, burst: f64, jitter: f64) -> (f64, f64) {
-        let (mut tokens, mut t, mut fewest) = (burst, 0.0, f64::MAX);
-        for &s in &self.sends {
-            fewest = fewest.min((tokens + rate * (s + jitter - t)).min(burst));
-            tokens = (tokens + rate * (s - t)).min(burst) - 1.0;
-            t = s;
-        }
-        let at = (self.fail - jitter).max(t);
-        (fewest, (tokens + rate * (at - t)).min(burst))
+        let rate = bisect(0.0, self.upper(above), above);
+        Some((rate, self.replay(rate, burst, 0.0).draining))
     }
 
     /// The rates the reading allows, with the portal's burst between `least`
@@ -285,26 +272,32 @@ impl Reading {
     /// found a token, the 429 found none. `None` when none does.
     fn bounds(&self, least: f64, most: f64, jitter: f64) -> Option<(f64, f64)> {
         // The 429 found less than a token: at most `high`.
-        if self.margins(0.0, least, jitter).1 >= 1.0 {
+        let too_high = |r| self.replay(r, least, jitter).at_fail >= 1.0;
+        if too_high(0.0) {
             return None;
         }
-        let mut high = (self.sends.len() as f64 + 2.0) / self.fail.max(1e-3);
-        for _ in 0..64 {
-            if self.margins(high, least, jitter).1 >= 1.0 {
-                break;
-            }
-            high *= 2.0;
-        }
-        let high = bisect(0.0, high, |r| self.margins(r, least, jitter).1 >= 1.0);
+        let high = bisect(0.0, self.upper(too_high), too_high);
         // Every accepted send found a token: at least `low`.
-        let low = if self.margins(0.0, most, jitter).0 >= 1.0 {
+        let enough = |r| self.replay(r, most, jitter).fewest >= 1.0;
+        let low = if enough(0.0) {
             0.0
         } else {
-            bisect(0.0, high.max(1.0) * 4.0, |r| {
-                self.margins(r, most, jitter).0 >= 1.0
-            })
+            bisect(0.0, high.max(1.0) * 4.0, enough)
         };
         (low <= high).then_some((low, high))
+    }
+
+    /// A rate at which `above` holds: from what the reading sent, doubled
+    /// until it does.
+    fn upper(&self, above: impl Fn(f64) -> bool) -> f64 {
+        let mut rate = (self.sends.len() as f64 + 2.0) / self.fail.max(1e-3);
+        for _ in 0..64 {
+            if above(rate) {
+                break;
+            }
+            rate *= 2.0;
+        }
+        rate
     }
 }
 
@@ -336,15 +329,10 @@ fn fit_burst(a: &Reading, b: &Reading) -> Option<f64> {
     if g_lo.signum() == g_hi.signum() {
         return None;
     }
-    let (mut lo, mut hi) = (1.0, top);
-    for _ in 0..40 {
-        let mid = f64::midpoint(lo, hi);
-        match gap(mid) {
-            Some(g) if g.signum() == g_lo.signum() => lo = mid,
-            _ => hi = mid,
-        }
-    }
-    let burst = f64::midpoint(lo, hi);
+    // The gap keeps the sign it has at one token, then loses it.
+    let burst = bisect(1.0, top, |b| {
+        gap(b).is_none_or(|g| g.signum() != g_lo.signum())
+    });
     let (_, span_a) = a.fit_rate(burst)?;
     let (_, span_b) = b.fit_rate(burst)?;
     (span_a.max(span_b) >= DISTINCT * span_a.min(span_b)).then_some(burst)
@@ -624,12 +612,11 @@ impl Controller {
             "429 read"
         );
         let before = self.measured;
-        if u <= REPORTED {
-            self.measured = Some(l);
-        } else if self.measured.is_some_and(|m| m >= failed) {
+        if u > REPORTED && self.measured.is_some_and(|m| m >= failed) {
             self.measured = None;
         }
         if u <= REPORTED {
+            self.measured = Some(l);
             // A probe that found the same limit again: hold longer.
             let again = was_probe && before.is_some_and(|m| (l - m).abs() < 0.02 * m);
             self.hold = match self.hold {
@@ -640,9 +627,7 @@ impl Controller {
             self.mode = Mode::Cruise {
                 until: now + self.hold,
             };
-            // Under the reading's range, so under the pace that failed; a
-            // doubted 429 leaves the pace where it was (a probe returns to
-            // the cruise).
+            // Under the reading's range, so under the pace that failed.
             self.set_rate(self.cruise(l, u), now);
             self.rate_since = now;
             return Change::Measured;
