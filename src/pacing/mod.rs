@@ -191,13 +191,22 @@ impl Pacer {
             return;
         };
         let after = s.controller.rate();
-        if change == Change::Kept {
-            tracing::info!(
+        let why = match change {
+            Change::Doubling => "starting up: doubling after the first 429s",
+            Change::Measured => "429: just under the rate the portal accepted",
+            Change::Approach => "429: approaching the portal's rate from below",
+            Change::Cut => "429 with nothing to measure: well above the portal's limit",
+            Change::Kept => {
                 "429 sooner than the portal's measured rate allows: the pace is kept until \
                  another 429 shows whether its limit fell"
-            );
-        }
+            }
+            Change::Probe => "quiet for a while: probing above the portal's rate",
+            Change::Climb => "climbing",
+        };
         if after == before {
+            if change == Change::Kept {
+                tracing::info!("{why}");
+            }
             return;
         }
         // Two decimals: a probe's first step is an eighth of a percent.
@@ -207,15 +216,6 @@ impl Pacer {
             .controller
             .measured()
             .map_or_else(|| "not yet".to_owned(), |m| format!("{m:.2}/s"));
-        let why = match change {
-            Change::Doubling => "starting up: doubling after the first 429s",
-            Change::Measured => "429: just under the rate the portal accepted",
-            Change::Approach => "429: approaching the portal's rate from below",
-            Change::Cut => "429 with nothing to measure: well above the portal's limit",
-            Change::Kept => "429 not believed",
-            Change::Probe => "quiet for a while: probing above the portal's rate",
-            Change::Climb => "climbing",
-        };
         // Each step of a climb is a detail (`-vv`); where it starts is not.
         if change == Change::Climb {
             tracing::debug!(%from, %to, %measured, "pace: {why}");
