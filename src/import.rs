@@ -53,15 +53,12 @@ impl Planner for ImportPlanner {
         if let Some(roster) = &self.roster {
             match roster.find(username, email) {
                 Match::New => {}
-                Match::Existing(user) => {
-                    let user = user.clone();
-                    return self.update(record, &checked, &user);
+                Match::Existing { user, id } => {
+                    let (user, id) = (user.clone(), id.to_owned());
+                    return self.update(record, &checked, &user, &id);
                 }
-                Match::Conflict {
-                    by_username,
-                    by_email,
-                } => {
-                    let why = roster::conflict(by_username, by_email, "nothing was changed");
+                Match::Doubtful(refusal) => {
+                    let why = refusal.message("nothing was changed");
                     return Prepared::Done(RowResult::local_failure(record, why));
                 }
             }
@@ -92,6 +89,7 @@ impl ImportPlanner {
                     known_new: self.roster.is_some(),
                 },
                 warning,
+                check: None,
             });
         }
         let mut r = RowResult::new(record, RowStatus::Valid);
@@ -100,7 +98,7 @@ impl ImportPlanner {
     }
 
     /// An existing user: unchanged, or one PUT with what differs.
-    fn update(&self, record: Record, checked: &Checked, user: &PortalUser) -> Prepared {
+    fn update(&self, record: Record, checked: &Checked, user: &PortalUser, id: &str) -> Prepared {
         let (Some(dir), Some(engine)) = (&self.directory, &self.engine) else {
             return self.create(record, checked);
         };
@@ -123,10 +121,11 @@ impl ImportPlanner {
                 Prepared::Done(r)
             }
             Ok(Verdict::Update { body, changes }) => Prepared::Send(Job {
-                request: engine.portal.update(&user.id, body),
+                request: engine.portal.update(id, body),
                 record,
                 action: Action::Update { changes },
                 warning,
+                check: None,
             }),
         }
     }

@@ -356,8 +356,11 @@ pub(crate) async fn look_up_users(engine: &Engine) -> Result<Roster, Error> {
             Error::Unauthorized { message } => Error::NoDirectoryPermission { message },
             other => other,
         })?;
-    let users =
-        users::parse_list(data.as_ref().map_or("[]", Data::json)).map_err(|e| Error::Lookup {
+    let users = data
+        .as_ref()
+        .ok_or(users::NotAList::Missing)
+        .and_then(|d| users::parse_list(d.json()))
+        .map_err(|e| Error::Lookup {
             url: engine.portal.lookup(Lookup::Users).url.to_string(),
             what: Lookup::Users.name(),
             reason: e.to_string(),

@@ -181,6 +181,17 @@ impl Portal {
         }
     }
 
+    /// The GET of user `id` (the check right before its deletion).
+    pub(crate) fn read_user(&self, id: &str) -> Request {
+        Request {
+            method: Method::GET,
+            url: self.url(&["users", id]),
+            body: None,
+            paced: true,
+            max_answer: MAX_ANSWER_BYTES,
+        }
+    }
+
     /// The DELETE of user `id`.
     pub(crate) fn delete(&self, id: &str) -> Request {
         Request {
