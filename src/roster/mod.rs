@@ -148,7 +148,10 @@ impl Roster {
         };
         for (i, u) in users.iter().enumerate() {
             if !u.username.trim().is_empty() {
-                by_username.entry(skeleton(&u.username)).or_default().push(i);
+                by_username
+                    .entry(skeleton(&u.username))
+                    .or_default()
+                    .push(i);
             }
             if !u.email.trim().is_empty() {
                 by_email.entry(skeleton(&u.email)).or_default().push(i);
@@ -522,10 +525,19 @@ mod tests {
         assert!(refusal(&r, "bob", "bob@w.com").starts_with("ambiguous"));
         let two = refusal(&r, "bob2", "");
         assert!(two.contains("matches 2 users"), "{two}");
-        assert!(two.contains("\"Bob2\" (id 20)") && two.contains("\"bob2\" (id 21)"), "{two}");
+        assert!(
+            two.contains("\"Bob2\" (id 20)") && two.contains("\"bob2\" (id 21)"),
+            "{two}"
+        );
         assert!(refusal(&r, "", "shared@w.com").contains("matches 2 users"));
-        assert!(refusal(&r, "carol", "").starts_with("ambiguous"), "carol shares her e-mail");
-        assert!(refusal(&r, "erin", "").contains("matches 2 users"), "one user listed twice");
+        assert!(
+            refusal(&r, "carol", "").starts_with("ambiguous"),
+            "carol shares her e-mail"
+        );
+        assert!(
+            refusal(&r, "erin", "").contains("matches 2 users"),
+            "one user listed twice"
+        );
         let frank = refusal(&r, "frank", "");
         assert!(frank.contains("invisible"), "{frank}");
         assert!(frank.contains("fr\\u{200b}ank"), "shown escaped: {frank}");
@@ -541,9 +553,18 @@ mod tests {
         assert_eq!(
             doubts,
             [
-                Some(SharedId), Some(SharedId), Some(SharedName), Some(SharedName),
-                Some(SharedName), Some(SharedName), Some(SharedId), Some(SharedId),
-                Some(Invisible), Some(Unaddressable), None, None
+                Some(SharedId),
+                Some(SharedId),
+                Some(SharedName),
+                Some(SharedName),
+                Some(SharedName),
+                Some(SharedName),
+                Some(SharedId),
+                Some(SharedId),
+                Some(Invisible),
+                Some(Unaddressable),
+                None,
+                None
             ]
         );
         let named: Vec<usize> = r.named("BOB2", "erin@w.com").collect();

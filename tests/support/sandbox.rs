@@ -239,6 +239,9 @@ pub struct SandboxConfig {
     pub promote_on_list: Option<String>,
     /// A successful PUT or DELETE is answered `204 No Content`, no body.
     pub no_content: bool,
+    /// Right after `GET /users` is answered, the stored user with the first
+    /// username takes the second (its id now names someone else).
+    pub rename_on_list: Option<(String, String)>,
 }
 
 impl Default for SandboxConfig {
@@ -268,6 +271,7 @@ impl Default for SandboxConfig {
             list_answer: None,
             promote_on_list: None,
             no_content: false,
+            rename_on_list: None,
         }
     }
 }
@@ -834,6 +838,9 @@ async fn answer(
             if let Some(name) = &s.cfg.promote_on_list {
                 promote(s, name);
             }
+            if let Some((from, to)) = &s.cfg.rename_on_list {
+                rename(s, from, to);
+            }
             answer_json(StatusCode::OK, body)
         }
         (Method::GET, _, Some(id)) => {
@@ -917,6 +924,17 @@ fn promote(s: &Shared, username: &str) {
             && let Some(map) = e.as_object_mut()
         {
             map.insert("role".into(), json!("admin"));
+        }
+    }
+}
+
+/// Gives the stored user named `from` the username `to` (same id).
+fn rename(s: &Shared, from: &str, to: &str) {
+    let mut store = s.store.lock().unwrap();
+    if let Some(id) = store.by_username.remove(&from.to_lowercase()) {
+        store.by_username.insert(to.to_lowercase(), id);
+        if let Some(u) = store.users.get_mut(&id) {
+            u.insert("username".into(), json!(to));
         }
     }
 }
@@ -1068,7 +1086,11 @@ async fn write(s: &Shared, op: Write, raw: &Bytes) -> (Response, u16) {
             }
         }
     };
-    if s.cfg.no_content && status == StatusCode::OK && !matches!(op, Write::Create) && fault.is_none() {
+    if s.cfg.no_content
+        && status == StatusCode::OK
+        && !matches!(op, Write::Create)
+        && fault.is_none()
+    {
         return done(s);
     }
     match (fault, status) {
