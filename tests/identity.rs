@@ -290,6 +290,10 @@ fn padded_decomposed_and_invisible_names_are_matched_or_refused_never_deleted() 
     }
     assert_has(&line_of(&out, "zo\u{e9}@w.com... "), "Unchanged");
     assert!(
+        !stderr.contains("cannot change an e-mail"),
+        "the same e-mail in another normal form: {stderr}"
+    );
+    assert!(
         writes(&sb).is_empty(),
         "no look-alike created, none deleted: {:?}",
         writes(&sb)

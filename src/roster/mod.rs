@@ -231,12 +231,22 @@ impl Roster {
         let (u, e) = self.candidates(username, email);
         for (found, what) in [(u, "username"), (e, "e-mail")] {
             if found.len() > 1 {
-                return doubtful(
+                let first = &self.users[found[0]];
+                let why = if found.iter().all(|&i| self.users[i] == *first) {
+                    format!(
+                        "ambiguous: the portal lists its user {} {} times",
+                        first.shown(),
+                        found.len()
+                    )
+                } else {
                     format!(
                         "ambiguous: the {what} matches {} users of the portal ({})",
                         found.len(),
                         listed(&self.users, found)
-                    ),
+                    )
+                };
+                return doubtful(
+                    why,
                     "make the portal's users distinct, or name the user by its other field",
                     Some(Doubt::SharedName),
                 );
@@ -296,7 +306,7 @@ pub(crate) fn diff(
     warnings: &mut Vec<String>,
 ) -> Result<Verdict, PayloadError> {
     let email = record.get(header, Column::Email);
-    if !email.eq_ignore_ascii_case(&user.email) && !email.is_empty() {
+    if key(email) != key(&user.email) && !email.is_empty() {
         warnings.push(format!(
             "the portal has the e-mail {} for {}; an update cannot change an e-mail",
             user.email, user.username
@@ -534,9 +544,9 @@ mod tests {
             refusal(&r, "carol", "").starts_with("ambiguous"),
             "carol shares her e-mail"
         );
-        assert!(
-            refusal(&r, "erin", "").contains("matches 2 users"),
-            "one user listed twice"
+        assert_eq!(
+            refusal(&r, "erin", ""),
+            "ambiguous: the portal lists its user \"erin\" (id 40) 2 times"
         );
         let frank = refusal(&r, "frank", "");
         assert!(frank.contains("invisible"), "{frank}");
