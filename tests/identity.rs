@@ -178,7 +178,7 @@ fn a_user_listed_twice_is_ambiguous_never_unchanged_then_deleted() {
     assert_eq!(jon.len(), 1, "one line for jon: {jon:?}");
     assert_has(
         jon[0],
-        "Failed: line 2: ambiguous: the username matches 2 users",
+        "Failed: line 2: ambiguous: the portal lists its user \"jon\" (id 77) 2 times",
     );
     assert!(writes(&sb).is_empty(), "{:?}", writes(&sb));
 }
