@@ -52,6 +52,9 @@ pub(crate) enum Outcome {
     Throttled { retry_after: Duration },
     /// 401/403: the token was refused; nothing more may be sent.
     Unauthorized { message: String },
+    /// A lookup's answer longer than it may be (not read): asking again
+    /// would not shorten it.
+    TooLarge { message: String },
 }
 
 impl Outcome {

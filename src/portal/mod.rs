@@ -227,15 +227,21 @@ impl Portal {
         let body = match read_capped(resp, request.max_answer).await {
             Ok(Some(b)) => b,
             Ok(None) => {
+                let reason = format!(
+                    "HTTP {status} with an answer longer than {} MiB (not read)",
+                    request.max_answer >> 20
+                );
+                let outcome = if request.method == Method::GET {
+                    Outcome::TooLarge { message: reason }
+                } else {
+                    Outcome::Transient {
+                        reason,
+                        maybe_sent: true,
+                    }
+                };
                 return Attempt {
                     status: Some(status),
-                    outcome: Outcome::Transient {
-                        reason: format!(
-                            "HTTP {status} with an answer longer than {} MiB (not read)",
-                            request.max_answer >> 20
-                        ),
-                        maybe_sent: true,
-                    },
+                    outcome,
                 };
             }
             Err(e) => return transport_failure(&e, Some(status)),

@@ -290,6 +290,8 @@ pub(crate) enum Verdict {
         body: bytes::Bytes,
         /// `language: en → fr; group: Sales → Support`
         changes: String,
+        /// The columns whose cells are sent (their rules apply).
+        columns: Vec<Column>,
     },
 }
 
@@ -332,7 +334,7 @@ pub(crate) fn diff(
                     };
                     let from = name(user.group_id.as_deref());
                     let to = name(Some(&id));
-                    out.change("group", &from, &to, [("group_id", Value::String(id))]);
+                    out.change(col, &from, &to, [("group_id", Value::String(id))]);
                 }
             }
             Column::FaxNumber => {
@@ -346,23 +348,23 @@ pub(crate) fn diff(
                         ("selected_fax_number", Value::String(id)),
                         ("fax_number_type", "selected".into()),
                     ];
-                    out.change("fax_number", portal, &number, sent);
+                    out.change(col, portal, &number, sent);
                 }
             }
             Column::Language => {
                 let want = checked.language.unwrap_or(cell);
                 if !want.eq_ignore_ascii_case(portal) {
-                    out.change("language", portal, want, [("language", want.into())]);
+                    out.change(col, portal, want, [("language", want.into())]);
                 }
             }
             Column::TimeZone => {
                 let want = checked.time_zone.unwrap_or(cell);
                 if want != timezones::canonical(portal).unwrap_or(portal) {
-                    out.change("time_zone", portal, want, [("time_zone", want.into())]);
+                    out.change(col, portal, want, [("time_zone", want.into())]);
                 }
             }
             _ if cell != portal => {
-                out.change(col.name(), portal, cell, [(col.name(), cell.into())]);
+                out.change(col, portal, cell, [(col.name(), cell.into())]);
             }
             _ => {}
         }
@@ -375,18 +377,21 @@ pub(crate) fn diff(
 struct Changes {
     fields: Map<String, Value>,
     said: Vec<String>,
+    columns: Vec<Column>,
 }
 
 impl Changes {
     /// `what: from → to`, sent as `fields`.
     fn change<const N: usize>(
         &mut self,
-        what: &str,
+        col: Column,
         from: &str,
         to: &str,
         fields: [(&str, Value); N],
     ) {
-        self.said.push(format!("{what}: {} → {to}", or_none(from)));
+        self.said
+            .push(format!("{}: {} → {to}", col.name(), or_none(from)));
+        self.columns.push(col);
         for (k, v) in fields {
             self.fields.insert(k.to_owned(), v);
         }
@@ -400,6 +405,7 @@ impl Changes {
         Ok(Verdict::Update {
             body: body.into(),
             changes: self.said.join("; "),
+            columns: self.columns,
         })
     }
 }
@@ -597,7 +603,7 @@ mod tests {
             "username,email,language,group,job_title,fax_number",
             "tirion,t@w.com,fr,Winterfell,Hand,+15145550101",
         );
-        let Verdict::Update { body, changes } = v else {
+        let Verdict::Update { body, changes, .. } = v else {
             panic!("unchanged")
         };
         assert_eq!(
