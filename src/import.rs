@@ -159,6 +159,22 @@ impl ImportPlanner {
     }
 }
 
+/// Why the user list cannot be had, when a create-only import can do
+/// without it (the token lacks the permission, the portal has no list, or it
+/// is too long); any other failure, a list that is not a list among them,
+/// stops the run.
+fn without_list(e: &Error) -> Option<&'static str> {
+    match e {
+        Error::NoDirectoryPermission { .. } => Some(
+            "the access token may not read the enterprise's user list (it lacks the \"Query user \
+             directory\" permission)",
+        ),
+        Error::NoUserList { .. } => Some("the portal has no user list (HTTP 404)"),
+        Error::ListTooLarge { .. } => Some("the enterprise's user list is too long to read"),
+        _ => None,
+    }
+}
+
 /// Runs an import: the lookups at start, then every row.
 pub(crate) async fn run(
     opts: &Options,
@@ -181,15 +197,14 @@ pub(crate) async fn run(
             Ok(roster) => Some(Arc::new(roster)),
             // Without the list a create-only import finds existing users
             // by sending each row, as the first tool did.
-            Err(Error::NoDirectoryPermission { .. } | Error::ListTooLarge { .. })
-                if existing != Existing::Update =>
+            Err(e)
+                if existing != Existing::Update
+                    && let Some(why) = without_list(&e) =>
             {
-                console.warn(
-                    "the access token may not read the enterprise's user list (the \"Query user \
-                     directory\" permission), or the list is too long: existing users are found \
-                     by sending each row, and a row whose answer was lost cannot be told created"
-                        .into(),
-                );
+                console.warn(format!(
+                    "{why}: existing users are found by sending each row, as without a list, and \
+                     a row whose answer was lost cannot be told created"
+                ));
                 None
             }
             Err(e) => return Err(e),

@@ -377,6 +377,7 @@ mod tests {
                 body: None,
                 paced: true,
                 max_answer: 1024,
+                refusal_stops: true,
             },
             action: Action::Create {
                 existing_fails: false,

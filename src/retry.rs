@@ -261,7 +261,9 @@ impl Engine {
             ) {
                 Decision::Settle(end) => {
                     match end {
-                        End::Unauthorized(_) => self.stop.stop(StopReason::Unauthorized),
+                        End::Unauthorized(_) if request.refusal_stops => {
+                            self.stop.stop(StopReason::Unauthorized);
+                        }
                         End::AskedToWait(d) => self.stop.stop(StopReason::PortalAskedToWait(d)),
                         _ => {}
                     }

@@ -355,6 +355,7 @@ async fn look_up_raw(engine: &Engine, lookup: Lookup) -> Result<Option<Data>, Er
             reason: "an unexpected answer".into(),
         }),
         End::TooLarge(reason) if lookup == Lookup::Users => Err(Error::ListTooLarge { reason }),
+        End::NotFound(reason) if lookup == Lookup::Users => Err(Error::NoUserList { url, reason }),
         End::Rejected(reason) | End::NotFound(reason) | End::TooLarge(reason) => {
             Err(Error::Lookup { url, what, reason })
         }

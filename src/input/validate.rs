@@ -103,7 +103,11 @@ pub(crate) fn validate(
             Column::Password if mode == PasswordMode::Manual => Some(Problem::EmptyPassword),
             _ => None,
         };
-        problems.extend(if value.is_empty() { missing } else { rule(col, value) });
+        problems.extend(if value.is_empty() {
+            missing
+        } else {
+            rule(col, value)
+        });
     }
     if problems.is_empty() {
         Ok(canonical(header, rec))

@@ -33,6 +33,9 @@ pub(crate) struct Request {
     pub(crate) paced: bool,
     /// The longest answer read; longer is a failed attempt.
     pub(crate) max_answer: usize,
+    /// A 401/403 stops the whole run (the token was revoked). Not for the
+    /// user list: a token may lack only that permission.
+    pub(crate) refusal_stops: bool,
 }
 
 /// One request's result: the HTTP status (if an answer came) and its meaning.
@@ -156,6 +159,7 @@ impl Portal {
                 Lookup::Users => MAX_USER_LIST_BYTES,
                 Lookup::Groups | Lookup::FaxNumbers => MAX_ANSWER_BYTES,
             },
+            refusal_stops: lookup != Lookup::Users,
         }
     }
 
@@ -167,6 +171,7 @@ impl Portal {
             body: Some(body),
             paced: true,
             max_answer: MAX_ANSWER_BYTES,
+            refusal_stops: true,
         }
     }
 
@@ -178,6 +183,7 @@ impl Portal {
             body: Some(body),
             paced: true,
             max_answer: MAX_ANSWER_BYTES,
+            refusal_stops: true,
         }
     }
 
@@ -189,6 +195,7 @@ impl Portal {
             body: None,
             paced: true,
             max_answer: MAX_ANSWER_BYTES,
+            refusal_stops: true,
         }
     }
 
@@ -200,6 +207,7 @@ impl Portal {
             body: None,
             paced: true,
             max_answer: MAX_ANSWER_BYTES,
+            refusal_stops: true,
         }
     }
 
