@@ -274,7 +274,13 @@ async fn read_capped(
     mut resp: reqwest::Response,
     max: usize,
 ) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    let mut body = Vec::new();
+    // A large answer (the user list) says its length: one allocation of
+    // that size, not a doubling vector that briefly holds three times it.
+    let announced = resp
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    let mut body = Vec::with_capacity(announced.min(max));
     while let Some(chunk) = resp.chunk().await? {
         if body.len() + chunk.len() > max {
             return Ok(None);
