@@ -61,7 +61,7 @@ pub(crate) async fn run(
         limits,
         yes,
         operation,
-    } = plan(parts, read.records);
+    } = plan(&parts, read.records);
     for line in plan.lines(operation == Operation::Sync) {
         console.say(line);
     }
@@ -111,7 +111,7 @@ struct Planned {
 }
 
 /// Decides every row of a `delete` or a `sync`, and counts the plan.
-fn plan(p: Parts<'_>, records: Vec<Record>) -> Planned {
+fn plan(p: &Parts<'_>, records: Vec<Record>) -> Planned {
     let mut plan = Plan {
         deletable: (0..p.roster.len())
             .filter(|&i| spared(p.roster, i, false).is_none())
@@ -126,7 +126,7 @@ fn plan(p: Parts<'_>, records: Vec<Record>) -> Planned {
             no_welcome_email,
             ..
         } => {
-            let (rows, last) = plan_sync(&p, records, delete_missing, no_welcome_email, &mut plan);
+            let (rows, last) = plan_sync(p, records, delete_missing, no_welcome_email, &mut plan);
             Planned {
                 rows,
                 last,
@@ -262,12 +262,12 @@ fn deletion(engine: &Engine, header: &Header, user: &PortalUser, id: &str, admin
         record: record_of(header, user),
         action: Action::Delete,
         warning: None,
-        check: Some(Check::before_delete(
+        check: Some(Box::new(Check::before_delete(
             engine.portal.read_user(id),
             id,
             user,
             admins,
-        )),
+        ))),
     }
 }
 

@@ -487,7 +487,7 @@ mod tests {
         assert!(why.why.starts_with("conflict: "), "{why:?}");
     }
 
-    fn messy(entries: serde_json::Value) -> Roster {
+    fn messy(entries: &serde_json::Value) -> Roster {
         Roster::new(crate::portal::users::parse_list(&entries.to_string()).unwrap())
     }
 
@@ -500,7 +500,7 @@ mod tests {
 
     #[test]
     fn names_compare_trimmed_nfc_and_case_folded() {
-        let r = messy(json!([
+        let r = messy(&json!([
             {"id": 1, "username": "trail ", "email": "t@w.com", "role": "user"},
             {"id": 2, "username": " lead", "email": "l@w.com", "role": "user"},
             {"id": 3, "username": "zoe", "email": "zoe\u{0301}@w.com", "role": "user"},
@@ -523,7 +523,8 @@ mod tests {
 
     #[test]
     fn every_user_involved_in_an_ambiguity_is_refused() {
-        let r = messy(json!([
+        use Doubt::{Invisible, SharedId, SharedName, Unaddressable};
+        let r = messy(&json!([
             {"id": 5, "username": "alice", "email": "alice@w.com", "role": "user"},
             {"id": 5, "username": "bob", "email": "bob@w.com", "role": "user"},
             {"id": 20, "username": "Bob2", "email": "b20@w.com", "role": "user"},
@@ -565,7 +566,6 @@ mod tests {
         }
         assert!(matches!(r.find("hal", "hal@w.com"), Match::Existing { .. }));
         let doubts: Vec<Option<Doubt>> = (0..r.len()).map(|i| r.doubt(i)).collect();
-        use Doubt::*;
         assert_eq!(
             doubts,
             [
