@@ -137,6 +137,7 @@ fn plan(p: Parts<'_>, records: Vec<Record>) -> Planned {
                 engine: Some(p.engine.clone()),
                 journal: JournalIndex::default(),
                 duplicates: Duplicates::with_capacity(records.len()),
+                passwords: crate::password::Generation::of(p.opts),
             };
             // The portal's users some row names (by username or e-mail, valid or not).
             let mut named = vec![false; p.roster.len()];

@@ -46,6 +46,19 @@ pub(crate) enum Problem {
         hint = timezones::did_you_mean(.0)
     )]
     TimeZone(String),
+    #[error("{column} cannot be derived by \"{template}\": {why}")]
+    Underivable {
+        column: &'static str,
+        template: String,
+        why: super::derive::Underivable,
+    },
+    #[error("{problem} (derived by \"{template}\", which gave \"{value}\"{hint})")]
+    Derived {
+        template: String,
+        value: String,
+        hint: &'static str,
+        problem: Box<Problem>,
+    },
     #[error("duplicate of line {line} ({column} \"{value}\" appears there too)")]
     Duplicate {
         line: u64,
@@ -80,10 +93,23 @@ pub(crate) fn validate(
     }
     let mut problems = Vec::new();
     let get = |c| rec.get(header, c);
+    // A template that gave no value: said once, not again as an empty cell.
+    for rule in header.derive.rules() {
+        if let Some(why) = rec.underivable(rule.column) {
+            problems.push(Problem::Underivable {
+                column: rule.column.name(),
+                template: rule.template.source.clone(),
+                why: why.clone(),
+            });
+        }
+    }
+    let underivable = |c| rec.underivable(c).is_some();
 
     let username = get(Column::Username);
     if username.is_empty() {
-        problems.push(Problem::EmptyUsername);
+        if !underivable(Column::Username) {
+            problems.push(Problem::EmptyUsername);
+        }
     } else if let Some(bad) = username
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
@@ -96,12 +122,17 @@ pub(crate) fn validate(
 
     let email = get(Column::Email);
     if email.is_empty() {
-        problems.push(Problem::EmptyEmail);
+        if !underivable(Column::Email) {
+            problems.push(Problem::EmptyEmail);
+        }
     } else if !plausible_email(email) {
         problems.push(Problem::Email(email.to_owned()));
     }
 
-    if mode == PasswordMode::Manual && get(Column::Password).is_empty() {
+    if mode == PasswordMode::Manual
+        && get(Column::Password).is_empty()
+        && !header.generates_password
+    {
         problems.push(Problem::EmptyPassword);
     }
 
@@ -136,12 +167,45 @@ pub(crate) fn validate(
     };
 
     if problems.is_empty() {
-        Ok(Checked {
+        return Ok(Checked {
             language,
             time_zone,
-        })
-    } else {
-        Err(Invalid(problems))
+        });
+    }
+    Err(Invalid(
+        problems
+            .into_iter()
+            .map(|p| with_template(p, header, rec))
+            .collect(),
+    ))
+}
+
+/// A problem with a derived value shows the template and what it gave.
+fn with_template(problem: Problem, header: &Header, rec: &Record) -> Problem {
+    let column = match &problem {
+        Problem::UsernameCharacter { .. } => Column::Username,
+        Problem::Email(_) => Column::Email,
+        Problem::FaxNumber(_) => Column::FaxNumber,
+        Problem::Language(_) => Column::Language,
+        Problem::TimeZone(_) => Column::TimeZone,
+        _ => return problem,
+    };
+    let Some(rule) = header
+        .derive
+        .rule(column)
+        .filter(|_| rec.is_derived(column))
+    else {
+        return problem;
+    };
+    Problem::Derived {
+        template: rule.template.source.clone(),
+        value: rec.get(header, column).to_owned(),
+        hint: if column == Column::Username && !rule.template.source.contains("slug") {
+            "; end the template with |slug to keep only what a username may hold"
+        } else {
+            ""
+        },
+        problem: Box::new(problem),
     }
 }
 
@@ -237,13 +301,13 @@ mod tests {
     }
 
     fn row(fields: &[&str]) -> Record {
-        Record {
-            line: 7,
-            fields: fields
+        Record::new(
+            7,
+            fields
                 .iter()
                 .map(std::string::ToString::to_string)
                 .collect(),
-        }
+        )
     }
 
     const COLS: &str = "username,email,password,fax_number,language,time_zone";
@@ -366,5 +430,94 @@ mod tests {
         assert!(e.starts_with("duplicate of line 2"), "{e}");
         let e = d.check("sansa", "ARYA@w.com", 5).unwrap_err().to_string();
         assert!(e.starts_with("duplicate of line 3"), "{e}");
+    }
+
+    /// A header read with these derivations, and a row of it with its values derived.
+    fn derived(cols: &str, derive: &[&str], fields: &[&str]) -> (Header, Record) {
+        let derive: Vec<String> = derive.iter().map(|s| (*s).to_owned()).collect();
+        let reading = crate::input::Reading::build(&crate::input::mapping::Asked {
+            need: PasswordMode::Manual.into(),
+            config_columns: &[],
+            config_derive: &[],
+            cli_columns: &[],
+            cli_derive: &derive,
+            generate_passwords: true,
+        })
+        .unwrap();
+        let h = Header::parse(cols.split(',').map(String::from).collect(), reading)
+            .unwrap()
+            .0;
+        let mut r = row(fields);
+        r.derive(&h);
+        (h, r)
+    }
+
+    #[test]
+    fn derived_values_fill_empty_cells_only() {
+        let cols = "username,email,first_name,last_name";
+        let rule = ["username={first_name}.{last_name}|slug"];
+        let (h, r) = derived(cols, &rule, &["", "z@x.io", "Zoë", "O'Núñez"]);
+        assert_eq!(r.get(&h, Column::Username), "zoe.onunez");
+        assert!(r.is_derived(Column::Username));
+        assert_eq!(
+            r.cell(&h, Column::Username),
+            "",
+            "the file's cell is unchanged"
+        );
+        assert!(
+            validate(&h, &r, PasswordMode::Manual).is_ok(),
+            "the password is generated"
+        );
+        let (h, r) = derived(cols, &rule, &["zoe", "z@x.io", "Zoë", "Núñez"]);
+        assert_eq!(r.get(&h, Column::Username), "zoe", "a cell given is kept");
+        assert!(!r.is_derived(Column::Username));
+        // Absent: the file has no username column at all.
+        let (h, r) = derived(
+            "email,first_name,last_name",
+            &rule,
+            &["z@x.io", "Ann Marie", "Åberg"],
+        );
+        assert_eq!(r.get(&h, Column::Username), "annmarie.aberg");
+    }
+
+    #[test]
+    fn a_derived_value_that_breaks_the_rule_shows_its_template() {
+        let cols = "username,email,first_name,last_name";
+        let (h, r) = derived(
+            cols,
+            &["username={first_name}.{last_name}"],
+            &["", "z@x.io", "Zoë", "Núñez"],
+        );
+        let e = validate(&h, &r, PasswordMode::Manual)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "username \"Zoë.Núñez\" has the character \"ë\"; only letters a-z, digits, \"-\", \
+             \"_\" and \".\" are allowed (derived by \"{first_name}.{last_name}\", which gave \
+             \"Zoë.Núñez\"; end the template with |slug to keep only what a username may hold)"
+        );
+        let (h, r) = derived(
+            cols,
+            &["username={first_name}.{last_name}|slug"],
+            &["", "z@x.io", "Zoë", ""],
+        );
+        let e = validate(&h, &r, PasswordMode::Manual)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "username cannot be derived by \"{first_name}.{last_name}|slug\": last_name is empty"
+        );
+        let (h, r) = derived(cols, &["email={username}@acme"], &["zoe", "", "Zoë", "N"]);
+        let e = validate(&h, &r, PasswordMode::Manual)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "email does not appear to be valid (\"zoe@acme\") (derived by \"{username}@acme\""
+            ),
+            "{e}"
+        );
     }
 }
