@@ -434,6 +434,38 @@ mod tests {
     }
 
     #[test]
+    fn columns_and_derive_are_objects_of_strings() {
+        let with = |extra: &str| parse(&OK.replace('}', &format!(",{extra}}}")));
+        let (c, w) = with(
+            r#""columns":{"email":"Work Email","first_name":"Legal First Name"},"derive":{"username":"{email.local}"}"#,
+        )
+        .unwrap();
+        assert!(w.is_empty(), "known keys: {w:?}");
+        assert_eq!(
+            c.columns,
+            [
+                ("email".to_owned(), "Work Email".to_owned()),
+                ("first_name".to_owned(), "Legal First Name".to_owned())
+            ]
+        );
+        assert_eq!(
+            c.derive,
+            [("username".to_owned(), "{email.local}".to_owned())]
+        );
+        let e = with(r#""columns":["email"]"#).unwrap_err().to_string();
+        assert!(e.contains("\"columns\" must be an object such as"), "{e}");
+        let e = with(r#""derive":{"username":1}"#).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "\"derive\": \"username\" must be a string (in double quotes), not a number"
+            ),
+            "{e}"
+        );
+        let (c, _) = parse(OK).unwrap();
+        assert!(c.columns.is_empty() && c.derive.is_empty());
+    }
+
+    #[test]
     fn endpoint_rules() {
         assert_eq!(
             parse_endpoint("https://x.example.com/").unwrap().as_str(),

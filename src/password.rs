@@ -184,6 +184,43 @@ mod tests {
     }
 
     #[test]
+    fn only_a_row_without_a_password_gets_one() {
+        let reading = crate::input::Reading {
+            generate_passwords: true,
+            ..PasswordMode::Manual.into()
+        };
+        let cells = |s: &str| s.split(',').map(String::from).collect::<Vec<_>>();
+        let (h, _) = Header::parse(cells("username,email,password"), reading).unwrap();
+        let row = |p: &str| Record::new(2, cells(&format!("a,a@x.io,{p}")));
+
+        let mut own = row("Own-Passw0rd");
+        Generation::On.fill(&h, &mut own).unwrap();
+        assert_eq!(own.get(&h, Column::Password), "Own-Passw0rd");
+        assert!(matches!(own.generated(), Generated::No));
+
+        let mut none = row(" ");
+        Generation::On.fill(&h, &mut none).unwrap();
+        let Generated::Yes(p) = none.generated() else {
+            panic!("no password generated")
+        };
+        assert_eq!(none.get(&h, Column::Password), p.expose());
+        assert_eq!(
+            none.cell(&h, Column::Password),
+            "",
+            "the file's cell is unchanged"
+        );
+
+        let mut dry = row("");
+        Generation::DryRun.fill(&h, &mut dry).unwrap();
+        assert!(matches!(dry.generated(), Generated::Would));
+        assert_eq!(dry.get(&h, Column::Password), "");
+
+        let mut off = row("");
+        Generation::Off.fill(&h, &mut off).unwrap();
+        assert!(matches!(off.generated(), Generated::No));
+    }
+
+    #[test]
     fn the_file_may_exist_only_empty() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("passwords.csv");

@@ -585,3 +585,38 @@ fn a_workbook_export_is_mapped_and_derived_like_its_csv() {
         );
     }
 }
+
+#[test]
+fn the_journal_keeps_derived_usernames_and_a_resumed_run_generates_nothing() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "manual");
+    hr_config(&sb, &ws);
+    let file = hr_csv(&ws, "hr.csv");
+    let journal = ws.path("hr.journal");
+    run_code(
+        ws.cmd(&[], &file)
+            .arg("--journal")
+            .arg(&journal)
+            .arg("--generate-passwords")
+            .arg(ws.path("pw-1.csv"))
+            .args(FAST),
+        0,
+    );
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert_has(&text, "zoe.nunez");
+    assert_has(&text, "annmarie.obrien");
+    let posts = sb.post_count();
+    let pw = ws.path("pw-2.csv");
+    let out = run_code(
+        ws.cmd(&[], &file)
+            .arg("--journal")
+            .arg(&journal)
+            .arg("--generate-passwords")
+            .arg(&pw)
+            .args(FAST),
+        0,
+    );
+    assert_has(&stderr_of(&out), "0 created, 200 skipped");
+    assert_eq!(sb.post_count(), posts, "nothing sent again");
+    assert!(passwords(&pw).is_empty(), "nothing generated");
+}

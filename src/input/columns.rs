@@ -159,12 +159,14 @@ pub enum HeaderError {
     },
     /// A template reads a column the file lacks.
     #[error(
-        "--derive / \"derive\" for \"{column}\" reads {{{reads}}}, but the file has no \"{reads}\" \
-         column; map one of its headers to it with --column '{reads}=HEADER'"
+        "the template for \"{column}\" (\"{template}\") reads {{{reads}}}, but the file has no \
+         \"{reads}\" column; map one of its headers to it with --column '{reads}=HEADER'"
     )]
     Underivable {
         /// The derived column.
         column: &'static str,
+        /// The template, as written.
+        template: String,
         /// The column the template reads.
         reads: &'static str,
     },
@@ -203,17 +205,21 @@ impl Header {
         let mut ignored = 0u64;
         for (i, raw) in cells.iter().enumerate() {
             let name = raw.trim_start_matches('\u{feff}').trim();
-            let known = Column::from_header(name);
-            match map.column_of(name).or(known) {
-                // The import's own name of a column mapped to another header.
-                Some(col) if map.column_of(name).is_none() && map.header_of(col).is_some() => {
-                    let (header, origin) = map.header_of(col).unwrap_or_default();
-                    warnings.push(format!(
-                        "column \"{}\" is ignored: \"{}\" is read from \"{header}\" ({origin})",
-                        crate::sanitize::cut(name, 60),
-                        col.name()
-                    ));
-                }
+            let mapped = map.column_of(name);
+            let own = Column::from_header(name);
+            // The import's own name of a column mapped to another header.
+            let displaced = own
+                .filter(|_| mapped.is_none())
+                .and_then(|c| Some((c, map.header_of(c)?)));
+            if let Some((col, (header, origin))) = displaced {
+                warnings.push(format!(
+                    "column \"{}\" is ignored: \"{}\" is read from \"{header}\" ({origin})",
+                    crate::sanitize::cut(name, 60),
+                    col.name()
+                ));
+                continue;
+            }
+            match mapped.or(own) {
                 Some(col) => {
                     if let Some(first) = positions[col.index()] {
                         return Err(HeaderError::Duplicate {
@@ -264,6 +270,7 @@ impl Header {
             {
                 return Err(HeaderError::Underivable {
                     column: rule.column.name(),
+                    template: rule.template.source.clone(),
                     reads: source.column().name(),
                 });
             }
