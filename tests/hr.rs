@@ -164,10 +164,13 @@ fn an_hr_export_mapped_in_the_config_creates_every_user_with_a_generated_passwor
             .arg(&pw)
             .args(["--report"])
             .arg(&report)
+            // Debug diagnostics: no password in them either.
+            .arg("-vv")
             .args(FAST),
         0,
     );
     let stderr = stderr_of(&out);
+    assert_has(&stderr, "DEBUG");
     assert_has(&stderr, "200 rows: 200 created, 0 skipped, 0 failed");
     assert_has(&stderr, "unknown column \"Employee ID\" is ignored");
     assert_has(
@@ -619,4 +622,45 @@ fn the_journal_keeps_derived_usernames_and_a_resumed_run_generates_nothing() {
     assert_has(&stderr_of(&out), "0 created, 200 skipped");
     assert_eq!(sb.post_count(), posts, "nothing sent again");
     assert!(passwords(&pw).is_empty(), "nothing generated");
+}
+
+#[test]
+fn a_lost_answer_then_already_taken_says_the_password_was_not_kept() {
+    // A token that may not read the user list: nothing tells whether the
+    // attempt whose answer was lost created the user.
+    let sb = Sandbox::start(SandboxConfig {
+        fault_rate: 0.4,
+        faults: vec![Fault::CreateThenReset],
+        ..SandboxConfig::default()
+    });
+    let ws = Workspace::new(&sb, "manual");
+    hr_config(&sb, &ws);
+    ws.edit_config(support::sandbox::TOKEN, support::sandbox::LIMITED_TOKEN);
+    let file = hr_csv(&ws, "hr.csv");
+    let pw = ws.path("pw.csv");
+    let report = ws.path("report.csv");
+    run_code(
+        ws.cmd(&["--retries", "10"], &file)
+            .arg("--generate-passwords")
+            .arg(&pw)
+            .arg("--report")
+            .arg(&report)
+            .args(FAST),
+        0,
+    );
+    let lines = passwords(&pw);
+    let rows = csv_maps(&report);
+    let unsure: Vec<_> = rows.iter().filter(|r| r["status"] == "skipped").collect();
+    assert!(!unsure.is_empty(), "the faults made some");
+    for r in &unsure {
+        assert!(
+            r["message"].ends_with(
+                "its generated password is not in the passwords file: if this run created the \
+                 user, set a password for it in the portal"
+            ),
+            "{r:?}"
+        );
+        assert!(!lines.contains_key(&r["username"]));
+    }
+    assert_eq!(lines.len() + unsure.len(), 200);
 }

@@ -92,7 +92,7 @@ impl ColumnMap {
         for (i, (column, header)) in self.entries.iter().enumerate() {
             if let Some((other, _)) = self.entries[..i]
                 .iter()
-                .find(|(_, h)| h.eq_ignore_ascii_case(header))
+                .find(|(_, h)| same_header(h, header))
             {
                 return Err(format!(
                     "{}: the header \"{header}\" is mapped to both \"{}\" and \"{}\"; a header \
@@ -111,7 +111,7 @@ impl ColumnMap {
     pub(crate) fn column_of(&self, header: &str) -> Option<Column> {
         self.entries
             .iter()
-            .find(|(_, h)| h.eq_ignore_ascii_case(header))
+            .find(|(_, h)| same_header(h, header))
             .map(|(c, _)| *c)
     }
 
@@ -130,6 +130,11 @@ impl ColumnMap {
             .zip(&self.origins)
             .map(|((c, h), o)| (*c, h.as_str(), *o))
     }
+}
+
+/// Two headers are the same in any case (`Prénom`, `PRÉNOM`).
+fn same_header(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
 }
 
 /// How the header row is read: the columns the run needs, the mapping of
@@ -257,6 +262,8 @@ mod tests {
             m.header_of(Column::Email),
             Some(("Primary Email", "--column"))
         );
+        let m = build(&[], &[("first_name", "Prénom")]).unwrap();
+        assert_eq!(m.column_of("PRÉNOM"), Some(Column::FirstName));
     }
 
     #[test]
