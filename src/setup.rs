@@ -42,6 +42,7 @@ pub(crate) async fn start(opts: &Options, console: &mut dyn Console) -> Result<S
     for w in warnings {
         console.warn(w);
     }
+    crate::password::check(opts, config.password_mode)?;
     let source = opts.source().unwrap_or(&Source::Stdin);
     let need = reading(opts, &config)?;
     let (input, warnings, expected_rows) = match source {
@@ -79,7 +80,6 @@ fn reading(opts: &Options, config: &Config) -> Result<Reading, Error> {
         Command::Delete { .. } => Need::Names,
         _ => Need::Users(config.password_mode),
     };
-    crate::password::check(opts, config.password_mode)?;
     Reading::build(&Asked {
         need,
         config_columns: &config.columns,

@@ -91,43 +91,9 @@ pub(crate) fn validate(
         }
         .into());
     }
-    let mut problems = Vec::new();
+    let mut problems = underivable(header, rec);
     let get = |c| rec.get(header, c);
-    // A template that gave no value: said once, not again as an empty cell.
-    for rule in header.derive.rules() {
-        if let Some(why) = rec.underivable(rule.column) {
-            problems.push(Problem::Underivable {
-                column: rule.column.name(),
-                template: rule.template.source.clone(),
-                why: why.clone(),
-            });
-        }
-    }
-    let underivable = |c| rec.underivable(c).is_some();
-
-    let username = get(Column::Username);
-    if username.is_empty() {
-        if !underivable(Column::Username) {
-            problems.push(Problem::EmptyUsername);
-        }
-    } else if let Some(bad) = username
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        problems.push(Problem::UsernameCharacter {
-            username: username.to_owned(),
-            character: bad,
-        });
-    }
-
-    let email = get(Column::Email);
-    if email.is_empty() {
-        if !underivable(Column::Email) {
-            problems.push(Problem::EmptyEmail);
-        }
-    } else if !plausible_email(email) {
-        problems.push(Problem::Email(email.to_owned()));
-    }
+    names(rec, header, &mut problems);
 
     if mode == PasswordMode::Manual
         && get(Column::Password).is_empty()
@@ -178,6 +144,50 @@ pub(crate) fn validate(
             .map(|p| with_template(p, header, rec))
             .collect(),
     ))
+}
+
+/// The templates that gave the row no value: said once each, and not again
+/// as an empty cell.
+fn underivable(header: &Header, rec: &Record) -> Vec<Problem> {
+    header
+        .derive
+        .rules()
+        .iter()
+        .filter_map(|rule| {
+            Some(Problem::Underivable {
+                column: rule.column.name(),
+                template: rule.template.source.clone(),
+                why: rec.underivable(rule.column)?.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The username's and the e-mail's rules.
+fn names(rec: &Record, header: &Header, problems: &mut Vec<Problem>) {
+    let said = |c| rec.underivable(c).is_some();
+    let username = rec.get(header, Column::Username);
+    if username.is_empty() {
+        if !said(Column::Username) {
+            problems.push(Problem::EmptyUsername);
+        }
+    } else if let Some(bad) = username
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        problems.push(Problem::UsernameCharacter {
+            username: username.to_owned(),
+            character: bad,
+        });
+    }
+    let email = rec.get(header, Column::Email);
+    if email.is_empty() {
+        if !said(Column::Email) {
+            problems.push(Problem::EmptyEmail);
+        }
+    } else if !plausible_email(email) {
+        problems.push(Problem::Email(email.to_owned()));
+    }
 }
 
 /// A problem with a derived value shows the template and what it gave.
