@@ -664,3 +664,40 @@ fn a_lost_answer_then_already_taken_says_the_password_was_not_kept() {
     }
     assert_eq!(lines.len() + unsure.len(), 200);
 }
+
+#[test]
+fn a_sync_deletes_the_leaver_the_export_no_longer_names_and_reports_its_username() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "manual");
+    hr_config(&sb, &ws);
+    let file = hr_csv(&ws, "hr.csv");
+    run_code(
+        ws.cmd(&[], &file)
+            .arg("--generate-passwords")
+            .arg(ws.path("pw.csv"))
+            .args(FAST),
+        0,
+    );
+    // The next export lacks the last employee.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let kept: Vec<&str> = text.lines().take(200).collect();
+    let next = ws.write("hr-2.csv", kept.join("\n") + "\n");
+    let report = ws.path("report.csv");
+    let out = run_code(
+        ws.cmd(&["sync", "--delete-missing", "--yes"], &next)
+            .arg("--generate-passwords")
+            .arg(ws.path("pw-2.csv"))
+            .arg("--report")
+            .arg(&report)
+            .args(FAST),
+        0,
+    );
+    assert_has(&stderr_of(&out), "199 unchanged, 1 deleted");
+    let gone = &employees()[199];
+    let rows = csv_maps(&report);
+    let deleted: Vec<_> = rows.iter().filter(|r| r["status"] == "deleted").collect();
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0]["username"], gone.username);
+    assert_eq!(deleted[0]["email"], gone.email);
+    assert!(sb.user_by_username(&gone.username).is_none());
+}

@@ -162,6 +162,16 @@ impl Record {
         self.filled.get_or_insert_with(Box::default).password = password;
     }
 
+    /// Gives the row a value for `col` where its cell is empty or absent
+    /// (a sync's deletion of a user: its username, though the file's
+    /// usernames are derived).
+    pub(crate) fn fill(&mut self, col: Column, value: &str) {
+        self.filled
+            .get_or_insert_with(Box::default)
+            .derived
+            .push((col, value.to_owned()));
+    }
+
     /// Fills the derived columns whose cell is empty or absent.
     pub(super) fn derive(&mut self, header: &Header) {
         if header.derive.is_empty() {
