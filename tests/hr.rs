@@ -701,3 +701,28 @@ fn a_sync_deletes_the_leaver_the_export_no_longer_names_and_reports_its_username
     assert_eq!(deleted[0]["email"], gone.email);
     assert!(sb.user_by_username(&gone.username).is_none());
 }
+
+#[test]
+fn two_rows_deriving_one_username_fail_as_duplicates() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "manual");
+    hr_config(&sb, &ws);
+    let file = ws.write(
+        "hr.csv",
+        "Work Email,Legal First Name,Last Name,Job Title,Preferred Language,Mobile Phone\n\
+         ann1@acme.example,Ann Marie,O'Brien,,,\n\
+         ann2@acme.example,ANNMARIE,OBrien,,,\n",
+    );
+    let out = run_code(
+        ws.cmd(&["--dry-run", "--offline"], &file)
+            .arg("--generate-passwords")
+            .arg(ws.path("pw.csv"))
+            .args(FAST),
+        1,
+    );
+    assert_has(
+        &stdout_of(&out),
+        "ann2@acme.example... Failed: line 3: duplicate of line 2 (username \"annmarie.obrien\" \
+         appears there too)",
+    );
+}
