@@ -547,4 +547,29 @@ mod tests {
             "{e}"
         );
     }
+
+    proptest::proptest! {
+        /// Any text is a template or a sentence saying why not; never a panic.
+        #[test]
+        fn any_text_parses_or_is_refused(text in "\\PC{0,40}") {
+            let _ = Template::parse(&text);
+        }
+
+        /// A slug is always something a username may hold, whatever the cells.
+        #[test]
+        fn a_slug_is_a_username(first in "\\PC{0,20}", last in "\\PC{0,20}") {
+            let t = Template::parse("{first_name}.{last_name}|slug").unwrap();
+            let got = t.render(|c| match c {
+                Column::FirstName => first.trim(),
+                Column::LastName => last.trim(),
+                _ => "",
+            });
+            if let Ok(v) = got {
+                proptest::prop_assert!(
+                    v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c)),
+                    "{v:?}"
+                );
+            }
+        }
+    }
 }
