@@ -205,6 +205,7 @@ fn plan_sync(
         engine: Some(p.engine.clone()),
         journal: JournalIndex::default(),
         duplicates: Duplicates::with_capacity(records.len()),
+        passwords: crate::password::Generation::of(p.opts),
     };
     // The portal's users some row names (by username or e-mail, valid or
     // not, matched or ambiguous): never deleted.
@@ -275,15 +276,22 @@ fn deletion(engine: &Engine, header: &Header, user: &PortalUser, id: &str, admin
 /// the user's username and e-mail in the file's columns.
 fn record_of(header: &Header, user: &PortalUser) -> Record {
     let mut fields = vec![String::new(); header.len()];
+    let mut absent = Vec::new();
     for (col, value) in [
         (Column::Username, &user.username),
         (Column::Email, &user.email),
     ] {
-        if let Some(i) = header.position(col) {
-            fields[i].clone_from(value);
+        match header.position(col) {
+            Some(i) => fields[i].clone_from(value),
+            // A column the file derives (an HR export has no username).
+            None => absent.push((col, value)),
         }
     }
-    Record::not_in_file(fields)
+    let mut record = Record::not_in_file(fields);
+    for (col, value) in absent {
+        record.fill(col, value);
+    }
+    record
 }
 
 /// A `delete`: each row names a user to delete.

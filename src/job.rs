@@ -367,10 +367,7 @@ mod tests {
         let stop = Stop::default();
         stop.stop(StopReason::Interrupted);
         let job = Job {
-            record: Record {
-                line: 3,
-                fields: vec![],
-            },
+            record: Record::new(3, vec![]),
             request: crate::portal::Request {
                 method: reqwest::Method::POST,
                 url: "http://127.0.0.1/".parse().unwrap(),

@@ -446,10 +446,7 @@ mod tests {
     fn verdict(cols: &str, vals: &str) -> (Verdict, Vec<String>) {
         let cells = cols.split(',').map(String::from).collect();
         let (header, _) = Header::parse(cells, PasswordMode::Random).unwrap();
-        let record = Record {
-            line: 2,
-            fields: vals.split(',').map(String::from).collect(),
-        };
+        let record = Record::new(2, vals.split(',').map(String::from).collect());
         let checked = validate(&header, &record, PasswordMode::Random).unwrap();
         let roster = roster();
         let username = record.get(&header, Column::Username);
