@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::engine::stop::StopReason;
 use crate::human::{duration, plural, thousands, wait};
-use crate::stop::StopReason;
 
 /// What a run does to the enterprise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
