@@ -330,7 +330,13 @@ mod tests {
     use super::*;
 
     fn c(status: u16, body: &str) -> Outcome {
-        classify(status, None, None, body.as_bytes().to_vec(), SystemTime::now())
+        classify(
+            status,
+            None,
+            None,
+            body.as_bytes().to_vec(),
+            SystemTime::now(),
+        )
     }
 
     #[test]

@@ -120,7 +120,37 @@ pub(crate) enum NotAList {
 /// its own to try each, several times the list's size.)
 #[derive(serde::Deserialize)]
 struct Wrapped {
-    users: Vec<Listed>,
+    users: Users,
+}
+
+/// The users of a list, each made a [`PortalUser`] as soon as it is read: a
+/// list of 50,000 raw entries (twice the size of the users they make) is
+/// never held at once.
+struct Users(Vec<PortalUser>);
+
+impl<'de> serde::Deserialize<'de> for Users {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Users, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Users;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of users")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Users, A::Error> {
+                let mut users = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(entry) = seq.next_element::<Listed>()? {
+                    users.push(entry.into_user());
+                }
+                Ok(Users(users))
+            }
+        }
+        d.deserialize_seq(Entries)
+    }
 }
 
 /// One entry of the list, read field by field (no JSON tree of the whole
@@ -284,14 +314,16 @@ pub(crate) fn parse_list(data: &str) -> Result<Vec<PortalUser>, NotAList> {
     if data.trim() == "null" {
         return Err(NotAList::Missing);
     }
-    let list: Vec<Listed> = if data.trim_start().starts_with('{') {
+    let Users(users) = if data.trim_start().starts_with('{') {
         serde_json::from_str::<Wrapped>(data)
             .map_err(NotAList::Malformed)?
             .users
     } else {
         serde_json::from_str(data).map_err(NotAList::Malformed)?
     };
-    Ok(list.into_iter().map(Listed::into_user).collect())
+    let mut users = users;
+    users.shrink_to_fit();
+    Ok(users)
 }
 
 /// The user of the `data` of `GET …/users/{id}` (its JSON text).
