@@ -183,19 +183,81 @@ struct Listed {
 
 /// A value of the list as it came: text, a number, or something else that
 /// a role or an id must not be mistaken for.
-#[derive(serde::Deserialize, Default)]
-#[serde(untagged)]
+#[derive(Default)]
 enum Scalar {
     Text(String),
     Number(serde_json::Number),
     Flag(bool),
-    Null(()),
-    List(#[allow(dead_code)] Vec<serde::de::IgnoredAny>),
-    Other(serde::de::IgnoredAny),
+    Null,
+    List,
+    Other,
     /// The key is absent.
     #[default]
-    #[serde(skip)]
     Missing,
+}
+
+/// Read straight from the parser, value by value (an untagged enum would
+/// copy each value into a tree of its own first: a 50,000-user list took
+/// over a second).
+impl<'de> serde::Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
+        d.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar::Number(v.into()))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Number(v.into()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Scalar::Other, Scalar::Number))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Flag(v))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Null)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Scalar::List)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Scalar::Other)
+    }
 }
 
 impl Scalar {
@@ -205,7 +267,7 @@ impl Scalar {
             Scalar::Text(s) => Some(s),
             Scalar::Number(n) => Some(n.to_string()),
             Scalar::Flag(b) => Some(b.to_string()),
-            Scalar::Null(()) | Scalar::List(_) | Scalar::Other(_) | Scalar::Missing => None,
+            Scalar::Null | Scalar::List | Scalar::Other | Scalar::Missing => None,
         }
     }
 
@@ -215,9 +277,9 @@ impl Scalar {
             Scalar::Text(_) => "text",
             Scalar::Number(_) => "a number",
             Scalar::Flag(_) => "true or false",
-            Scalar::Null(()) => "null",
-            Scalar::List(_) => "a list",
-            Scalar::Other(_) => "an object",
+            Scalar::Null => "null",
+            Scalar::List => "a list",
+            Scalar::Other => "an object",
             Scalar::Missing => "missing",
         }
     }
