@@ -153,6 +153,14 @@ fn plan(p: Parts<'_>, records: Vec<Record>) -> Planned {
                     prepared
                 })
                 .collect();
+            // The `user`-role accounts no row named: deleted with
+            // --delete-missing, else counted in the plan as kept.
+            plan.kept_unnamed = if delete_missing {
+                0
+            } else {
+                let users = p.roster.users().iter().zip(&named);
+                users.filter(|(u, n)| !**n && u.is_user_role()).count() as u64
+            };
             // With --delete-missing, the `user`-role accounts no row named.
             let last = p
                 .roster

@@ -22,6 +22,9 @@ pub(crate) struct Plan {
     pub(crate) absent: u64,
     /// The enterprise's users before the run.
     pub(crate) enterprise: u64,
+    /// A sync without `--delete-missing`: the `user`-role accounts the file
+    /// does not name, which it keeps.
+    pub(crate) kept_unnamed: u64,
 }
 
 /// Usernames shown in the plan.
@@ -70,6 +73,16 @@ impl Plan {
             head.push(format!("{} failing", thousands(self.failing)));
         }
         let mut out = vec![format!("plan: {}", head.join(", "))];
+        if self.kept_unnamed > 0 {
+            let n = self.kept_unnamed;
+            out.push(format!(
+                "{} user{} the file does not name {} kept: --delete-missing would delete {}",
+                thousands(n),
+                plural(n),
+                if n == 1 { "is" } else { "are" },
+                if n == 1 { "it" } else { "them" },
+            ));
+        }
         if self.delete > 0 {
             let more = self.delete.saturating_sub(self.delete_names.len() as u64);
             out.push(format!(
