@@ -56,9 +56,10 @@ impl Job {
     pub(crate) fn would(self) -> RowResult {
         let (message, would) = match self.action {
             Action::Create { .. } => (None, Would::Create),
-            Action::Update { changes } => {
-                (Some(format!("would update: {changes}")), Would::Update(changes))
-            }
+            Action::Update { changes } => (
+                Some(format!("would update: {changes}")),
+                Would::Update(changes),
+            ),
             Action::Delete if self.record.file_line().is_none() => (
                 Some("would be deleted (not in the file)".to_owned()),
                 Would::Delete,

@@ -355,17 +355,17 @@ fn a_dry_run_says_what_it_would_do() {
     }
     let ws = Workspace::new(&sb, "random");
     let csv = ws.write("u.csv", csv);
-    let out = run_code(
-        &mut ws.cmd(&["--dry-run", "--existing", "update"], &csv),
-        0,
-    );
+    let out = run_code(&mut ws.cmd(&["--dry-run", "--existing", "update"], &csv), 0);
     let lines = lines_of(&out);
     for want in [
         "varys@westeros.com... Would update: job_title: Clerk → Chief",
         "pod@westeros.com... Unchanged",
         "bronn@westeros.com... Would create",
     ] {
-        assert!(lines.contains(&want.to_owned()), "{want:?} not in {lines:#?}");
+        assert!(
+            lines.contains(&want.to_owned()),
+            "{want:?} not in {lines:#?}"
+        );
     }
     assert_has(
         &stderr_of(&out),
@@ -373,7 +373,10 @@ fn a_dry_run_says_what_it_would_do() {
     );
 
     // A delete: `Would delete`.
-    let leavers = ws.write("leavers.csv", "email\nghost@westeros.com\nnobody@westeros.com\n");
+    let leavers = ws.write(
+        "leavers.csv",
+        "email\nghost@westeros.com\nnobody@westeros.com\n",
+    );
     let out = run_code(
         importer()
             .args(["delete", "--dry-run"])
@@ -388,7 +391,10 @@ fn a_dry_run_says_what_it_would_do() {
             "nobody@westeros.com... Absent: no such user"
         ]
     );
-    assert_has(&stderr_of(&out), "2 rows: 1 to delete, 1 absent, 0 failed in ");
+    assert_has(
+        &stderr_of(&out),
+        "2 rows: 1 to delete, 1 absent, 0 failed in ",
+    );
 
     // A sync: the deletion of a user the file does not name is no row of
     // it, and is counted apart.
@@ -462,7 +468,10 @@ fn the_failed_rows_are_shown_again_after_the_summary() {
         lines[at + 1],
         "  line 3: not-an-email-2: email does not appear to be valid (\"not-an-email-2\")"
     );
-    assert!(lines[at + 10].starts_with("  line 21: not-an-email-20: "), "{stderr}");
+    assert!(
+        lines[at + 10].starts_with("  line 21: not-an-email-20: "),
+        "{stderr}"
+    );
     assert_eq!(lines[at + 11], "  … and 5 more in report.csv");
 }
 
@@ -514,10 +523,7 @@ fn after_ctrl_c_the_tip_runs_as_printed() {
         .unwrap_or_else(|| panic!("{screen}"));
     assert_eq!(
         tip,
-        format!(
-            "xmc-user-importer '{}' f.csv -c 3 -r 40",
-            config.display()
-        )
+        format!("xmc-user-importer '{}' f.csv -c 3 -r 40", config.display())
     );
     // Run as printed (the binary under test for its name): the rest is created.
     let words = shlex::split(tip).unwrap();

@@ -139,12 +139,18 @@ mod tests {
             ..RowResult::new(rec(), RowStatus::Valid)
         };
         let who = "tirion.lannister@westeros.com... ";
-        assert_eq!(render(&would(Would::Create)), format!("{who}Would create\n"));
+        assert_eq!(
+            render(&would(Would::Create)),
+            format!("{who}Would create\n")
+        );
         assert_eq!(
             render(&would(Would::Update("job_title: Clerk → Chief".into()))),
             format!("{who}Would update: job_title: Clerk → Chief\n")
         );
-        assert_eq!(render(&would(Would::Delete)), format!("{who}Would delete\n"));
+        assert_eq!(
+            render(&would(Would::Delete)),
+            format!("{who}Would delete\n")
+        );
         let beyond = RowResult {
             would: Some(Would::Delete),
             ..RowResult::new(Record::not_in_file(vec![]), RowStatus::Valid)

@@ -240,7 +240,11 @@ impl Reporter {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        let notice = self.stop.reason().unwrap_or(StopReason::Interrupted).notice();
+        let notice = self
+            .stop
+            .reason()
+            .unwrap_or(StopReason::Interrupted)
+            .notice();
         self.warn(&notice);
     }
 
@@ -306,10 +310,12 @@ impl Reporter {
         {
             let who = lines::who(&r, &username, &email);
             let why = r.message.as_deref().unwrap_or("failed");
-            self.summary.first_failures.push(match r.record.file_line() {
-                Some(line) => format!("line {line}: {who}: {why}"),
-                None => format!("{who} (not in the file): {why}"),
-            });
+            self.summary
+                .first_failures
+                .push(match r.record.file_line() {
+                    Some(line) => format!("line {line}: {who}: {why}"),
+                    None => format!("{who} (not in the file): {why}"),
+                });
         }
         if let Some(w) = r.warning.clone()
             && self.setup.output == OutputFormat::Text
@@ -338,7 +344,11 @@ impl Reporter {
         let counts = [
             (RowStatus::Created, &mut s.created, &mut s.beyond.created),
             (RowStatus::Updated, &mut s.updated, &mut s.beyond.updated),
-            (RowStatus::Unchanged, &mut s.unchanged, &mut s.beyond.unchanged),
+            (
+                RowStatus::Unchanged,
+                &mut s.unchanged,
+                &mut s.beyond.unchanged,
+            ),
             (RowStatus::Skipped, &mut s.skipped, &mut s.beyond.skipped),
             (RowStatus::Deleted, &mut s.deleted, &mut s.beyond.deleted),
             (RowStatus::Absent, &mut s.absent, &mut s.beyond.absent),

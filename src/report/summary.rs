@@ -423,7 +423,11 @@ impl Rerun {
         #[allow(clippy::float_cmp)] // a default given or not, not a computed value
         let r = opts.rate != Options::RATE;
         flag(r || set("XMC_RATE"), "-r", opts.rate.to_string());
-        flag(opts.burst != Options::BURST, "--burst", opts.burst.to_string());
+        flag(
+            opts.burst != Options::BURST,
+            "--burst",
+            opts.burst.to_string(),
+        );
         flag(
             opts.retries != Options::RETRIES,
             "--retries",
@@ -513,11 +517,7 @@ impl Rerun {
             words.push("--include-admins".into());
         }
         words.extend(self.shaping.iter().cloned());
-        words
-            .iter()
-            .map(|w| quote(w))
-            .collect::<Vec<_>>()
-            .join(" ")
+        words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -680,10 +680,16 @@ mod tests {
         assert!(tip(&s).starts_with("fix the failed rows, then run: "));
         s.failed = 0;
         s.not_attempted = 2;
-        assert!(tip(&s).starts_with("run the rows not attempted: "), "{}", tip(&s));
+        assert!(
+            tip(&s).starts_with("run the rows not attempted: "),
+            "{}",
+            tip(&s)
+        );
         s.failed = 1;
         s.not_attempted = 1;
-        assert!(tip(&s).starts_with("fix the failed rows, then run them with those not attempted: "));
+        assert!(
+            tip(&s).starts_with("fix the failed rows, then run them with those not attempted: ")
+        );
         assert!(!tip(&s).contains("CONFIG"));
     }
 
