@@ -455,7 +455,7 @@ impl Args {
 
 /// The binary's name.
 const BIN: &str = "xmc-user-importer";
-/// The name bash's script is generated for: clap_complete names its
+/// The name bash's script is generated for: `clap_complete` names its
 /// branches inconsistently for a name with a hyphen or an underscore
 /// (clap-rs/clap#6421, #6529), so
 /// that nothing past the subcommand completes. Generated for this name, the
@@ -475,12 +475,14 @@ fn completions(shell: clap_complete::Shell) -> Vec<u8> {
     // Only the `complete -F _xmcuserimporter … NAME` lines name the command.
     let script: Vec<String> = script
         .lines()
-        .map(|line| match line.trim_start().starts_with("complete -F ") {
-            true => match line.strip_suffix(BASH_NAME) {
+        .map(|line| {
+            match line
+                .strip_suffix(BASH_NAME)
+                .filter(|_| line.trim_start().starts_with("complete -F "))
+            {
                 Some(head) => format!("{head}{BIN}"),
                 None => line.to_owned(),
-            },
-            false => line.to_owned(),
+            }
         })
         .collect();
     let mut script = script.join("\n");
