@@ -538,3 +538,19 @@ fn after_ctrl_c_the_tip_runs_as_printed() {
     assert_has(&stderr_of(&again), " created, 0 skipped, 0 failed");
     assert_eq!(sb.created().len(), 300);
 }
+
+/// An `https://` endpoint whose server speaks plain HTTP says so, and what
+/// to write instead.
+#[test]
+fn https_to_a_plain_http_server_says_so() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    ws.edit_config("http://", "https://");
+    let csv = ws.write("u.csv", "username,email\na,a@westeros.com\n");
+    let out = run_code(&mut ws.cmd(&["--retries", "0"], &csv), 2);
+    assert_has(
+        &stderr_of(&out),
+        "the endpoint answers plain HTTP; for a local sandbox use http://",
+    );
+    assert_eq!(sb.post_count(), 0);
+}
