@@ -554,3 +554,38 @@ fn https_to_a_plain_http_server_says_so() {
     );
     assert_eq!(sb.post_count(), 0);
 }
+
+/// On a terminal, a stop clears the bar before its notice, and no bar is
+/// drawn after it: every count printed after the notice is final.
+#[test]
+fn on_a_stop_the_bar_is_cleared_before_the_notice() {
+    let sb = Sandbox::start(SandboxConfig {
+        latency: std::time::Duration::from_millis(50),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let csv = ws.write("u.csv", users_csv(400, false));
+    // In the terminal's shell: the import in the background, stopped (SIGTERM
+    // is Ctrl-C's twin; a background job of a script ignores SIGINT) once
+    // the bar has drawn a while.
+    let args = format!(
+        "-c 2 -r 20 -q {} {} & p=$!; sleep 1.5; kill -TERM $p; wait $p",
+        ws.config.display(),
+        csv.display()
+    );
+    let (code, screen) = on_a_terminal(&args, "");
+    assert_eq!(code, Some(130), "{screen}");
+    let notice = screen
+        .find("interrupted: no new rows are sent")
+        .unwrap_or_else(|| panic!("no notice in {screen:?}"));
+    let (before, after) = screen.split_at(notice);
+    assert!(
+        before.contains("/400"),
+        "no bar before the stop: {before:?}"
+    );
+    assert!(!after.contains("/400"), "a bar after the notice: {after:?}");
+    let summary = after
+        .find("400 rows: ")
+        .unwrap_or_else(|| panic!("{after:?}"));
+    assert!(after[summary..].contains("not attempted"), "{after:?}");
+}
