@@ -358,10 +358,21 @@ impl Summary {
                 },
                 p.display()
             )),
-            None if unfinished > 0 && !self.dry_run => out.push(
-                "tip: --failed failed.csv writes the rows that did not succeed, ready to run again"
-                    .into(),
-            ),
+            None if unfinished > 0 && !self.dry_run => {
+                let what = if rows.failed > 0 {
+                    "fix the failed rows in the file, then run it again (what is done is skipped)"
+                } else {
+                    "run the file again (what is done is skipped)"
+                };
+                out.push(
+                    match self.rerun.as_ref().and_then(|r| r.whole(self.operation)) {
+                        Some(cmd) => format!("tip: {what}: {cmd}"),
+                        None => "tip: --failed failed.csv writes the rows that did not succeed, \
+                                 ready to run again"
+                            .into(),
+                    },
+                );
+            }
             None => {}
         }
         let deletions = self.beyond.failed + self.beyond.not_attempted;
@@ -391,8 +402,13 @@ impl Summary {
 #[derive(Debug, Clone, Default)]
 pub struct Rerun {
     config: PathBuf,
-    /// The sync's file and its `--delete-missing --max-deletes N`.
-    sync: Option<(PathBuf, u64)>,
+    /// The input, when a file (standard input cannot be read again).
+    input: Option<PathBuf>,
+    /// The input's sheet and the journal: for the same file only.
+    sheet: Option<String>,
+    journal: Option<PathBuf>,
+    /// A sync's `--delete-missing`, with its `--max-deletes N`.
+    delete_missing: Option<u64>,
     existing: Option<Existing>,
     include_admins: bool,
     no_welcome_email: bool,
@@ -442,6 +458,12 @@ impl Rerun {
         flag(opts.strict, "--strict", String::new());
         let mut rerun = Rerun {
             config: opts.config.clone(),
+            input: match opts.source() {
+                Some(Source::File(p)) => Some(p.clone()),
+                _ => None,
+            },
+            sheet: opts.sheet.clone(),
+            journal: opts.journal.clone(),
             shaping,
             ..Rerun::default()
         };
@@ -455,7 +477,6 @@ impl Rerun {
                 rerun.no_welcome_email = *no_welcome_email;
             }
             Command::Sync {
-                source,
                 delete_missing,
                 max_deletes,
                 no_welcome_email,
@@ -463,9 +484,7 @@ impl Rerun {
             } => {
                 rerun.existing = Some(Existing::Update);
                 rerun.no_welcome_email = *no_welcome_email;
-                if let (true, Source::File(p)) = (*delete_missing, source) {
-                    rerun.sync = Some((p.clone(), *max_deletes));
-                }
+                rerun.delete_missing = delete_missing.then_some(*max_deletes);
             }
             Command::Delete { include_admins, .. } => rerun.include_admins = *include_admins,
             Command::Export { .. } => {}
@@ -497,13 +516,50 @@ impl Rerun {
 
     /// A sync with `--delete-missing` run again, for its deletions.
     fn sync_again(&self) -> Option<String> {
-        let (file, max) = self.sync.as_ref()?;
-        let mut words: Vec<String> = vec!["xmc-user-importer".into(), "sync".into()];
+        self.delete_missing?;
+        self.whole(Operation::Sync)
+    }
+
+    /// The command that runs the whole input again, when that finishes
+    /// the work: what is done is skipped (an import, with the journal if
+    /// it had one), unchanged (an update, a sync) or absent (a delete).
+    /// Not for `--existing fail`: the users it created would then fail.
+    fn whole(&self, operation: Operation) -> Option<String> {
+        let input = self.input.as_ref()?;
+        let mut words: Vec<String> = vec!["xmc-user-importer".into()];
+        let tail: Vec<String> = match (operation, self.existing) {
+            (Operation::Import, Some(Existing::Fail)) | (Operation::Export, _) => return None,
+            (Operation::Import, _) => self
+                .journal
+                .iter()
+                .flat_map(|j| ["--journal".to_owned(), j.display().to_string()])
+                .collect(),
+            (Operation::Update, _) => {
+                words.push("import".into());
+                vec!["--existing".into(), "update".into()]
+            }
+            (Operation::Sync, _) => {
+                words.push("sync".into());
+                match self.delete_missing {
+                    Some(max) if max != Options::MAX_DELETES => vec![
+                        "--delete-missing".into(),
+                        "--max-deletes".into(),
+                        max.to_string(),
+                    ],
+                    Some(_) => vec!["--delete-missing".into()],
+                    None => Vec::new(),
+                }
+            }
+            (Operation::Delete, _) => {
+                words.push("delete".into());
+                Vec::new()
+            }
+        };
         words.push(self.config.display().to_string());
-        words.push(file.display().to_string());
-        words.push("--delete-missing".into());
-        if *max != Options::MAX_DELETES {
-            words.extend(["--max-deletes".into(), max.to_string()]);
+        words.push(input.display().to_string());
+        words.extend(tail);
+        if let Some(sheet) = &self.sheet {
+            words.extend(["--sheet".into(), sheet.clone()]);
         }
         Some(self.finish(words))
     }
@@ -691,6 +747,68 @@ mod tests {
             tip(&s).starts_with("fix the failed rows, then run them with those not attempted: ")
         );
         assert!(!tip(&s).contains("CONFIG"));
+    }
+
+    #[test]
+    fn without_a_failed_rows_file_the_tip_runs_the_whole_file_again() {
+        let mut opts = Options::new("c.json", "users.xlsx");
+        opts.journal = Some("run.journal".into());
+        opts.sheet = Some("Staff 2026".into());
+        opts.concurrency = 4;
+        let mut s = Summary {
+            rows: 4,
+            failed: 1,
+            not_attempted: 1,
+            to_retry: 2,
+            rerun: Some(Rerun::of(&opts)),
+            ..Default::default()
+        };
+        assert_eq!(
+            tip(&s),
+            "fix the failed rows in the file, then run it again (what is done is skipped): \
+             xmc-user-importer c.json users.xlsx --journal run.journal --sheet 'Staff 2026' -c 4"
+        );
+        s.failed = 0;
+        assert!(tip(&s).starts_with("run the file again (what is done is skipped): "));
+        opts.journal = None;
+        opts.sheet = None;
+        opts.command = Command::Sync {
+            source: Source::File("hr.csv".into()),
+            delete_missing: false,
+            max_deletes: 10,
+            yes: false,
+            no_welcome_email: false,
+        };
+        s.operation = Operation::Sync;
+        s.rerun = Some(Rerun::of(&opts));
+        assert!(
+            tip(&s).ends_with(": xmc-user-importer sync c.json hr.csv -c 4"),
+            "{}",
+            tip(&s)
+        );
+        // Standard input cannot be read again; --existing fail would fail
+        // the users the run created: then only the hint.
+        for command in [
+            Command::Import {
+                source: Source::Stdin,
+                existing: Existing::Skip,
+                no_welcome_email: false,
+            },
+            Command::Import {
+                source: Source::File("u.csv".into()),
+                existing: Existing::Fail,
+                no_welcome_email: false,
+            },
+        ] {
+            opts.command = command;
+            s.operation = Operation::Import;
+            s.rerun = Some(Rerun::of(&opts));
+            assert!(
+                tip(&s).starts_with("--failed failed.csv writes"),
+                "{}",
+                tip(&s)
+            );
+        }
     }
 
     #[test]
