@@ -10,15 +10,15 @@ use crate::config::Config;
 use crate::import::ImportPlanner;
 use crate::input::validate::Duplicates;
 use crate::input::{Column, Header, Record};
-use crate::job::{Action, Job};
+use crate::job::{Action, Check, Job};
 use crate::pipeline::{Pass, Planner, Prepared, Work};
-use crate::portal::users::PortalUser;
+use crate::portal::users::{PortalUser, Role};
 use crate::portal::{Directory, payload};
-use crate::rails::{self, Limits, Plan};
+use crate::rails::{self, Limits, Plan, Spared};
 use crate::report::journal::JournalIndex;
 use crate::report::{Operation, RowResult, RowStatus, Summary};
 use crate::retry::Engine;
-use crate::roster::{self, Match, Roster};
+use crate::roster::{Match, Roster};
 use crate::setup::{self, Start};
 use crate::stop::{Stop, Watch};
 use crate::{Command, Console, Error, Existing, Options};
@@ -113,7 +113,9 @@ struct Planned {
 /// Decides every row of a `delete` or a `sync`, and counts the plan.
 fn plan(p: Parts<'_>, records: Vec<Record>) -> Planned {
     let mut plan = Plan {
-        enterprise: p.roster.len() as u64,
+        deletable: (0..p.roster.len())
+            .filter(|&i| spared(p.roster, i, false).is_none())
+            .count() as u64,
         ..Plan::default()
     };
     match p.opts.command {
@@ -124,61 +126,7 @@ fn plan(p: Parts<'_>, records: Vec<Record>) -> Planned {
             no_welcome_email,
             ..
         } => {
-            let mut import = ImportPlanner {
-                header: p.header.clone(),
-                rules: payload::Rules {
-                    mode: p.config.password_mode,
-                    strict: p.opts.strict,
-                    no_welcome_email,
-                },
-                existing: Existing::Update,
-                roster: Some(p.roster.clone()),
-                directory: p.directory,
-                engine: Some(p.engine.clone()),
-                journal: JournalIndex::default(),
-                duplicates: Duplicates::with_capacity(records.len()),
-            };
-            // The portal's users some row names (by username or e-mail, valid or not).
-            let mut named = vec![false; p.roster.len()];
-            let rows = records
-                .into_iter()
-                .map(|record| {
-                    let username = record.get(p.header, Column::Username);
-                    let email = record.get(p.header, Column::Email);
-                    for i in p.roster.named(username, email) {
-                        named[i] = true;
-                    }
-                    let prepared = import.prepare(record);
-                    plan.count(&prepared, None);
-                    prepared
-                })
-                .collect();
-            // The `user`-role accounts no row named: deleted with
-            // --delete-missing, else counted in the plan as kept.
-            plan.kept_unnamed = if delete_missing {
-                0
-            } else {
-                let users = p.roster.users().iter().zip(&named);
-                users.filter(|(u, n)| !**n && u.is_user_role()).count() as u64
-            };
-            // With --delete-missing, the `user`-role accounts no row named.
-            let last = p
-                .roster
-                .users()
-                .iter()
-                .zip(&named)
-                .filter(|(u, named)| delete_missing && !**named && u.is_user_role())
-                .map(|(u, _)| {
-                    let prepared = Prepared::Send(Job {
-                        request: p.engine.portal.delete(&u.id),
-                        record: record_of(p.header, u),
-                        action: Action::Delete,
-                        warning: None,
-                    });
-                    plan.count(&prepared, Some(&u.username));
-                    prepared
-                })
-                .collect();
+            let (rows, last) = plan_sync(&p, records, delete_missing, no_welcome_email, &mut plan);
             Planned {
                 rows,
                 last,
@@ -207,8 +155,15 @@ fn plan(p: Parts<'_>, records: Vec<Record>) -> Planned {
             let rows = records
                 .into_iter()
                 .map(|record| {
-                    let (name, prepared) = delete.decide(record);
-                    plan.count(&prepared, name.as_deref());
+                    let (decided, prepared) = delete.decide(record);
+                    match decided {
+                        Decided::Delete(name) => plan.count(&prepared, Some(&name)),
+                        Decided::Spared(why) => {
+                            plan.spare(why);
+                            plan.count(&prepared, None);
+                        }
+                        Decided::Other => plan.count(&prepared, None),
+                    }
                     prepared
                 })
                 .collect();
@@ -224,6 +179,100 @@ fn plan(p: Parts<'_>, records: Vec<Record>) -> Planned {
         Command::Import { .. } | Command::Export { .. } => {
             unreachable!("deletion::run runs deletions and syncs")
         }
+    }
+}
+
+/// A sync's rows (creates and updates, as an import with `--existing
+/// update` decides them), and, with `--delete-missing`, the deletions of the
+/// users no row names in any way: role `user`, identified beyond doubt.
+fn plan_sync(
+    p: &Parts<'_>,
+    records: Vec<Record>,
+    delete_missing: bool,
+    no_welcome_email: bool,
+    plan: &mut Plan,
+) -> (Vec<Prepared>, Vec<Prepared>) {
+    let mut import = ImportPlanner {
+        header: p.header.clone(),
+        rules: payload::Rules {
+            mode: p.config.password_mode,
+            strict: p.opts.strict,
+            no_welcome_email,
+        },
+        existing: Existing::Update,
+        roster: Some(p.roster.clone()),
+        directory: p.directory.clone(),
+        engine: Some(p.engine.clone()),
+        journal: JournalIndex::default(),
+        duplicates: Duplicates::with_capacity(records.len()),
+    };
+    // The portal's users some row names (by username or e-mail, valid or
+    // not, matched or ambiguous): never deleted.
+    let mut named = vec![false; p.roster.len()];
+    let rows = records
+        .into_iter()
+        .map(|record| {
+            let username = record.get(p.header, Column::Username);
+            let email = record.get(p.header, Column::Email);
+            for i in p.roster.named(username, email) {
+                named[i] = true;
+            }
+            let prepared = import.prepare(record);
+            plan.count(&prepared, None);
+            prepared
+        })
+        .collect();
+    let mut last = Vec::new();
+    if !delete_missing {
+        // Said in the plan: the users --delete-missing would delete.
+        let would_delete = |i: usize| {
+            !named[i] && spared(p.roster, i, false).is_none() && p.roster.users()[i].id.is_some()
+        };
+        plan.kept_unnamed = (0..named.len()).filter(|i| would_delete(*i)).count() as u64;
+        return (rows, last);
+    }
+    for (i, u) in p.roster.users().iter().enumerate() {
+        if named[i] {
+            continue;
+        }
+        match (spared(p.roster, i, false), u.id.as_deref()) {
+            (None, Some(id)) => {
+                let prepared = Prepared::Send(deletion(p.engine, p.header, u, id, false));
+                plan.count(&prepared, Some(&u.plan_name()));
+                last.push(prepared);
+            }
+            (Some(why), _) => plan.spare(why),
+            (None, None) => plan.spare(Spared::Unaddressable),
+        }
+    }
+    (rows, last)
+}
+
+/// Why the user at `i` may not be deleted, if so: a role other than exactly
+/// `user` (unless `include_admins` and the role is text), or any doubt.
+fn spared(roster: &Roster, i: usize, include_admins: bool) -> Option<Spared> {
+    match roster.users()[i].role {
+        Role::User => {}
+        Role::Named(_) if include_admins => {}
+        Role::Named(_) => return Some(Spared::Administrator),
+        Role::Unknown(_) => return Some(Spared::RoleUnknown),
+    }
+    roster.doubt(i).map(Spared::from)
+}
+
+/// The DELETE of `user` (named by `id`), checked right before it is sent.
+fn deletion(engine: &Engine, header: &Header, user: &PortalUser, id: &str, admins: bool) -> Job {
+    Job {
+        request: engine.portal.delete(id),
+        record: record_of(header, user),
+        action: Action::Delete,
+        warning: None,
+        check: Some(Check::before_delete(
+            engine.portal.read_user(id),
+            id,
+            user,
+            admins,
+        )),
     }
 }
 
@@ -253,56 +302,73 @@ struct DeletePlanner<'a> {
     ids: HashSet<String>,
 }
 
+/// What a `delete` row came to, for the plan.
+enum Decided {
+    /// A deletion of this user (its plan name).
+    Delete(String),
+    /// A user the row names, spared.
+    Spared(Spared),
+    /// Absent, invalid, a duplicate or a conflict.
+    Other,
+}
+
 impl DeletePlanner<'_> {
-    /// A row's fate, and the username of the user it would delete.
-    fn decide(&mut self, record: Record) -> (Option<String>, Prepared) {
+    /// A row's fate, and what it means for the plan.
+    fn decide(&mut self, record: Record) -> (Decided, Prepared) {
         let username = record.get(self.header, Column::Username).to_owned();
         let email = record.get(self.header, Column::Email).to_owned();
         let fail = |record, why: String| Prepared::Done(RowResult::local_failure(record, why));
         if username.is_empty() && email.is_empty() {
-            return (
-                None,
-                fail(
-                    record,
-                    "neither a username nor an e-mail: nobody to delete".into(),
-                ),
-            );
+            let why = "neither a username nor an e-mail: nobody to delete".into();
+            return (Decided::Other, fail(record, why));
         }
         if let Err(why) = self.duplicates.check(&username, &email, record.line) {
-            return (None, fail(record, why.to_string()));
+            return (Decided::Other, fail(record, why.to_string()));
         }
-        let user = match self.roster.find(&username, &email) {
+        let (user, id) = match self.roster.find(&username, &email) {
             Match::New => {
                 let r = RowResult::new(record, RowStatus::Absent)
                     .with_message("no such user in the enterprise");
-                return (None, Prepared::Done(r));
+                return (Decided::Other, Prepared::Done(r));
             }
-            Match::Conflict {
-                by_username,
-                by_email,
-            } => {
-                let why = roster::conflict(by_username, by_email, "nobody was deleted");
-                return (None, fail(record, why));
+            Match::Doubtful(refusal) => {
+                let decided = refusal
+                    .doubt
+                    .map_or(Decided::Other, |d| Decided::Spared(d.into()));
+                return (decided, fail(record, refusal.message("nobody was deleted")));
             }
-            Match::Existing(u) => u,
+            Match::Existing { user, id } => (user, id),
         };
-        if !user.is_user_role() && !self.include_admins {
-            let why = format!(
-                "{} has the role \"{}\": not deleted (--include-admins deletes administrators too)",
-                user.username, user.role
-            );
-            return (None, fail(record, why));
-        }
-        if !self.ids.insert(user.id.clone()) {
-            let why = format!("{} is named by an earlier row too", user.username);
-            return (None, fail(record, why));
-        }
-        let job = Job {
-            request: self.engine.portal.delete(&user.id),
-            record,
-            action: Action::Delete,
-            warning: None,
+        let refused = match &user.role {
+            Role::User => None,
+            Role::Named(_) if self.include_admins => None,
+            Role::Named(_) => Some((
+                Spared::Administrator,
+                format!(
+                    "{} has {}: not deleted (--include-admins deletes administrators too)",
+                    user.shown(),
+                    user.role
+                ),
+            )),
+            Role::Unknown(_) => Some((
+                Spared::RoleUnknown,
+                format!(
+                    "{} has {}: not deleted, whatever the options (give it a role in the portal \
+                     first)",
+                    user.shown(),
+                    user.role
+                ),
+            )),
         };
-        (Some(user.username.clone()), Prepared::Send(job))
+        if let Some((why, message)) = refused {
+            return (Decided::Spared(why), fail(record, message));
+        }
+        if !self.ids.insert(id.to_owned()) {
+            let why = format!("{} is named by an earlier row too", user.shown());
+            return (Decided::Other, fail(record, why));
+        }
+        let mut job = deletion(self.engine, self.header, user, id, self.include_admins);
+        job.record = record;
+        (Decided::Delete(user.plan_name()), Prepared::Send(job))
     }
 }

@@ -84,6 +84,26 @@ pub enum Error {
         /// The portal's answer, made readable.
         message: String,
     },
+    /// The portal has no user list where the API has it.
+    #[error(
+        "the portal has no user list at {url} ({reason}): an update, an export, a delete or a sync \
+         needs one. Check \"endpoint\" and \"enterprise_account\" in the config. Nothing was sent"
+    )]
+    NoUserList {
+        /// What was asked.
+        url: String,
+        /// What the portal said.
+        reason: String,
+    },
+    /// The user list is longer than the tool reads.
+    #[error(
+        "the enterprise's user list is too long to read ({reason}); an import can do without it, \
+         an update, an export, a delete or a sync cannot. Nothing was sent"
+    )]
+    ListTooLarge {
+        /// What the portal sent.
+        reason: String,
+    },
     /// The export file cannot be written.
     #[error("cannot write the export to {}: {source}", path.display())]
     Export {

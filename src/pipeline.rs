@@ -270,8 +270,7 @@ async fn worker(
             job.not_attempted(&engine.stop)
         } else {
             let span = tracing::info_span!("row", line = job.record.line);
-            let settled = engine.send(&job.request).instrument(span).await;
-            job.conclude(&settled, &engine.stop)
+            job.run(&engine).instrument(span).await
         };
         if events.send(Event::Row(result)).await.is_err() {
             return;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::config::Config;
-use crate::input::{CsvInput, Header, Input, Need, Source, workbook};
+use crate::config::{Config, PasswordMode};
+use crate::input::{Column, CsvInput, Header, Input, Need, Source, workbook};
 use crate::pacing::{Pacer, PauseGate};
 use crate::portal::classify::Data;
 use crate::portal::{Directory, Lookup, Portal, users};
@@ -58,6 +58,9 @@ pub(crate) async fn start(opts: &Options, console: &mut dyn Console) -> Result<S
     for w in warnings {
         console.warn(w);
     }
+    if let Some(w) = password_warning(opts, &config, input.header()) {
+        console.warn(w);
+    }
     let (journal_writer, journal_index) = match &opts.journal {
         Some(path) => open_journal(path, opts, &config, console)?,
         None => (None, JournalIndex::default()),
@@ -71,12 +74,41 @@ pub(crate) async fn start(opts: &Options, console: &mut dyn Console) -> Result<S
     })
 }
 
-/// The columns the run's file must have.
+/// The columns the run's file must have. An update or a sync reads the
+/// user list, and a password is needed only to create: in manual mode its
+/// column is then needed only by the rows that create (they fail alone
+/// without one), so an export imports back as it is.
 fn need(opts: &Options, config: &Config) -> Need {
     match opts.command {
         Command::Delete { .. } => Need::Names,
+        Command::Import {
+            existing: Existing::Update,
+            ..
+        }
+        | Command::Sync { .. } => Need::Users(PasswordMode::Random),
         _ => Need::Users(config.password_mode),
     }
+}
+
+/// In manual mode, an update or a sync of a file without a password column
+/// creates nobody: said once at start.
+fn password_warning(opts: &Options, config: &Config, header: &Header) -> Option<String> {
+    let roster_run = matches!(
+        opts.command,
+        Command::Import {
+            existing: Existing::Update,
+            ..
+        } | Command::Sync { .. }
+    );
+    (roster_run
+        && config.password_mode == PasswordMode::Manual
+        && header.position(Column::Password).is_none())
+    .then(|| {
+        "the file has no \"password\" column: existing users are updated as usual, but a row \
+         that would create a user fails (password_setup_mode is \"manual\": creating needs a \
+         password)"
+            .to_owned()
+    })
 }
 
 /// An import's file is read through once before anything is sent: the
@@ -322,7 +354,11 @@ async fn look_up_raw(engine: &Engine, lookup: Lookup) -> Result<Option<Data>, Er
             what,
             reason: "an unexpected answer".into(),
         }),
-        End::Rejected(reason) | End::NotFound(reason) => Err(Error::Lookup { url, what, reason }),
+        End::TooLarge(reason) if lookup == Lookup::Users => Err(Error::ListTooLarge { reason }),
+        End::NotFound(reason) if lookup == Lookup::Users => Err(Error::NoUserList { url, reason }),
+        End::Rejected(reason) | End::NotFound(reason) | End::TooLarge(reason) => {
+            Err(Error::Lookup { url, what, reason })
+        }
         End::AskedToWait(d) => Err(Error::Throttled {
             url,
             wait: human::wait(d),
@@ -356,8 +392,11 @@ pub(crate) async fn look_up_users(engine: &Engine) -> Result<Roster, Error> {
             Error::Unauthorized { message } => Error::NoDirectoryPermission { message },
             other => other,
         })?;
-    let users =
-        users::parse_list(data.as_ref().map_or("[]", Data::json)).map_err(|e| Error::Lookup {
+    let users = data
+        .as_ref()
+        .ok_or(users::NotAList::Missing)
+        .and_then(|d| users::parse_list(d.json()))
+        .map_err(|e| Error::Lookup {
             url: engine.portal.lookup(Lookup::Users).url.to_string(),
             what: Lookup::Users.name(),
             reason: e.to_string(),

@@ -35,7 +35,8 @@ fn quick_start_row_sends_exactly_the_user_object() {
             "password_setup_type": "force", "password": "Wine&Books-42", "password_confirmation": "Wine&Books-42"
         }})]
     );
-    // The two lookups, once each, before the POST; the four headers on every request.
+    // The three lookups (groups, fax numbers, the users: SPEC §12a), once
+    // each, before the POST; the four headers on every request.
     let rec = sb.received();
     let order: Vec<(String, String)> = rec
         .iter()
@@ -46,6 +47,7 @@ fn quick_start_row_sends_exactly_the_user_object() {
         [
             ("GET".into(), "/enterprises/westeros/groups".into()),
             ("GET".into(), "/enterprises/westeros/fax_numbers".into()),
+            ("GET".into(), "/enterprises/westeros/users".into()),
             ("POST".into(), "/enterprises/westeros/users".into())
         ]
     );
@@ -463,6 +465,7 @@ fn dry_run_sends_no_post() {
         [
             ("GET".into(), "/enterprises/westeros/groups".into()),
             ("GET".into(), "/enterprises/westeros/fax_numbers".into()),
+            ("GET".into(), "/enterprises/westeros/users".into()),
         ]
     );
     assert_eq!(sb.post_count(), 0);

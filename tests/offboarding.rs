@@ -419,7 +419,10 @@ fn a_truncated_roster_is_refused_with_nothing_sent() {
     );
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert_has(&stderr, "140 of the enterprise's 151 users");
+    assert_has(
+        &stderr,
+        "140 of the enterprise's 150 users a sync may delete",
+    );
     assert_has(&stderr, "more than a quarter");
     assert_eq!(write_requests(&sb), 0);
     assert_eq!(sb.users(), before);

@@ -442,7 +442,9 @@ fn existing_fail_makes_an_existing_user_a_failed_row() {
     );
     let lines = lines_of(&out);
     assert!(
-        lines.contains(&"tirion@westeros.com... Failed: already exists (--existing fail)".into()),
+        lines.contains(
+            &"tirion@westeros.com... Failed: line 2: already exists (--existing fail)".into()
+        ),
         "{lines:?}"
     );
     assert!(
@@ -451,6 +453,11 @@ fn existing_fail_makes_an_existing_user_a_failed_row() {
     );
     assert_eq!(sb.user_by_username("tirion"), before);
     assert_eq!(sb.count_method("PUT"), 0);
+    assert_eq!(
+        sb.count_method("POST"),
+        1,
+        "tirion is known from the list: not sent"
+    );
     assert_eq!(sb.users().len(), 3);
 }
 

@@ -65,83 +65,108 @@ impl From<Problem> for Invalid {
     }
 }
 
-/// Checks one row against every rule; all problems are listed.
+/// A row with the wrong number of cells: nothing in it can be trusted to be
+/// in its column.
+pub(crate) fn cell_count(header: &Header, rec: &Record) -> Result<(), Invalid> {
+    if rec.fields.len() == header.len() {
+        return Ok(());
+    }
+    Err(Problem::CellCount {
+        cells: rec.fields.len(),
+        columns: header.len(),
+    }
+    .into())
+}
+
+/// Checks one row of a user to create against every rule; all problems
+/// are listed.
 pub(crate) fn validate(
     header: &Header,
     rec: &Record,
     mode: PasswordMode,
 ) -> Result<Checked, Invalid> {
-    if rec.fields.len() != header.len() {
-        return Err(Problem::CellCount {
-            cells: rec.fields.len(),
-            columns: header.len(),
-        }
-        .into());
-    }
-    let mut problems = Vec::new();
+    cell_count(header, rec)?;
     let get = |c| rec.get(header, c);
-
-    let username = get(Column::Username);
-    if username.is_empty() {
-        problems.push(Problem::EmptyUsername);
-    } else if let Some(bad) = username
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        problems.push(Problem::UsernameCharacter {
-            username: username.to_owned(),
-            character: bad,
+    let mut problems = Vec::new();
+    for col in [
+        Column::Username,
+        Column::Email,
+        Column::Password,
+        Column::FaxNumber,
+        Column::Language,
+        Column::TimeZone,
+    ] {
+        let value = get(col);
+        let missing = match col {
+            Column::Username => Some(Problem::EmptyUsername),
+            Column::Email => Some(Problem::EmptyEmail),
+            Column::Password if mode == PasswordMode::Manual => Some(Problem::EmptyPassword),
+            _ => None,
+        };
+        problems.extend(if value.is_empty() {
+            missing
+        } else {
+            rule(col, value)
         });
     }
-
-    let email = get(Column::Email);
-    if email.is_empty() {
-        problems.push(Problem::EmptyEmail);
-    } else if !plausible_email(email) {
-        problems.push(Problem::Email(email.to_owned()));
-    }
-
-    if mode == PasswordMode::Manual && get(Column::Password).is_empty() {
-        problems.push(Problem::EmptyPassword);
-    }
-
-    let fax = get(Column::FaxNumber);
-    if !fax.is_empty() && !is_e164(fax) {
-        problems.push(Problem::FaxNumber(fax.to_owned()));
-    }
-
-    let language = match get(Column::Language) {
-        "" => None,
-        l => {
-            let known = LANGUAGES
-                .iter()
-                .find(|k| k.eq_ignore_ascii_case(l))
-                .copied();
-            if known.is_none() {
-                problems.push(Problem::Language(l.to_owned()));
-            }
-            known
-        }
-    };
-
-    let time_zone = match get(Column::TimeZone) {
-        "" => None,
-        tz => {
-            let known = timezones::canonical(tz);
-            if known.is_none() {
-                problems.push(Problem::TimeZone(tz.to_owned()));
-            }
-            known
-        }
-    };
-
     if problems.is_empty() {
-        Ok(Checked {
-            language,
-            time_zone,
-        })
+        Ok(canonical(header, rec))
     } else {
         Err(Invalid(problems))
+    }
+}
+
+/// Checks only the cells of `columns` (what an update sends): the portal's
+/// own values that stay as they are are not judged again.
+pub(crate) fn validate_sent(
+    header: &Header,
+    rec: &Record,
+    columns: &[Column],
+) -> Result<(), Invalid> {
+    let problems: Vec<Problem> = columns
+        .iter()
+        .filter_map(|&c| rule(c, rec.get(header, c)))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Invalid(problems))
+    }
+}
+
+/// The row's language and time zone in their canonical form, where known.
+pub(crate) fn canonical(header: &Header, rec: &Record) -> Checked {
+    let language = rec.get(header, Column::Language);
+    Checked {
+        language: LANGUAGES
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(language))
+            .copied(),
+        time_zone: timezones::canonical(rec.get(header, Column::TimeZone)),
+    }
+}
+
+/// The rule of one non-empty cell, if it breaks it.
+fn rule(col: Column, value: &str) -> Option<Problem> {
+    if value.is_empty() {
+        return None;
+    }
+    match col {
+        Column::Username => value
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+            .map(|bad| Problem::UsernameCharacter {
+                username: value.to_owned(),
+                character: bad,
+            }),
+        Column::Email => (!plausible_email(value)).then(|| Problem::Email(value.to_owned())),
+        Column::FaxNumber => (!is_e164(value)).then(|| Problem::FaxNumber(value.to_owned())),
+        Column::Language => (!LANGUAGES.iter().any(|k| k.eq_ignore_ascii_case(value)))
+            .then(|| Problem::Language(value.to_owned())),
+        Column::TimeZone => timezones::canonical(value)
+            .is_none()
+            .then(|| Problem::TimeZone(value.to_owned())),
+        _ => None,
     }
 }
 
