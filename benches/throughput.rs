@@ -173,6 +173,7 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--roster") {
         roster_and_workbooks(&env, quick);
+        known_users(&env, quick);
         return;
     }
     let (latencies, concurrencies, max_users): (&[u64], &[u32], usize) = if quick {
@@ -348,6 +349,7 @@ fn main() {
     }
     adaptive_pacing(&env, quick);
     roster_and_workbooks(&env, quick);
+    known_users(&env, quick);
 }
 
 /// The portal's own limit, unknown to the importer: a token bucket of `L`
@@ -476,6 +478,66 @@ fn roster_and_workbooks(env: &Env, quick: bool) {
     assert_eq!(m.code, 0, "the workbook dry run failed");
     println!(
         "dry run --offline of a {rows}-row .xlsx: {:.2} s, peak RSS {:.1} MB",
+        m.wall, m.max_rss_mb
+    );
+}
+
+/// Every import reads the user list (issue 19): a re-run of existing users
+/// at the defaults, and what the list costs in a large enterprise (an import
+/// of 10 rows, an export).
+fn known_users(env: &Env, quick: bool) {
+    let users = if quick { 2_000 } else { 10_000 };
+    let sb = Sandbox::start(SandboxConfig {
+        latency: Duration::from_millis(20),
+        ..SandboxConfig::default()
+    });
+    for i in 0..users {
+        sb.add_user(&format!("bench{i:07}"), &format!("bench{i:07}@example.com"));
+    }
+    let (config, csv) = env.files(&sb, users);
+    let before = sb.received().len();
+    let m = run(&["-q".into()], &config, &csv);
+    assert_eq!(m.code, 0, "the re-run failed");
+    let sent = sb.received().len() - before;
+    println!(
+        "\nre-run of {users} existing users at the defaults (-c 8 -r 10, 20 ms per request): \
+         {:.2} s, {sent} requests sent ({} POSTs), peak RSS {:.1} MB",
+        m.wall,
+        sb.post_count(),
+        m.max_rss_mb
+    );
+    drop(sb);
+
+    let enterprise = if quick { 10_000 } else { 50_000 };
+    let sb = Sandbox::start(SandboxConfig::default());
+    for i in 0..enterprise {
+        sb.add_user_with(
+            "user",
+            serde_json::json!({
+                "username": format!("member{i:07}"),
+                "email": format!("member{i:07}@westeros.example"),
+                "first_name": format!("First{i}"), "last_name": format!("Last{i}"),
+                "job_title": "Ranger", "company_name": "Night's Watch", "city": "Castle Black",
+                "language": "fr", "time_zone": "Paris", "group_id": 13,
+            }),
+        );
+    }
+    let list_mb = serde_json::to_vec(&sb.users()).map_or(0, |v| v.len()) as f64 / 1e6;
+    let (config, _) = env.files(&sb, 0);
+    let ten = env.dir.path().join("ten.csv");
+    write_users(&ten, 10);
+    let m = run(&flags(8, 0.0), &config, &ten);
+    assert_eq!(m.code, 0, "the import of 10 rows failed");
+    println!(
+        "an import of 10 rows into an enterprise of {enterprise} users (a {list_mb:.0} MB list): \
+         {:.2} s, peak RSS {:.1} MB",
+        m.wall, m.max_rss_mb
+    );
+    let out = env.dir.path().join("export.csv");
+    let m = run(&["export".into()], &config, &out);
+    assert_eq!(m.code, 0, "the export failed");
+    println!(
+        "an export of {enterprise} users: {:.2} s, peak RSS {:.1} MB",
         m.wall, m.max_rss_mb
     );
 }

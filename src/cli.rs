@@ -51,10 +51,23 @@ const REFUSED: [(&str, &[&str]); 3] = [
     (
         "export",
         &[
-            "dry_run", "offline", "strict", "report", "failed", "journal", "sheet", "output",
+            "dry_run",
+            "offline",
+            "strict",
+            "report",
+            "failed",
+            "journal",
+            "sheet",
+            "output",
+            "columns",
+            "derive",
+            "generate_passwords",
         ],
     ),
-    ("delete", &["offline", "strict", "journal"]),
+    (
+        "delete",
+        &["offline", "strict", "journal", "generate_passwords"],
+    ),
     ("sync", &["offline", "journal"]),
 ];
 
@@ -179,6 +192,18 @@ struct Common {
     /// More diagnostics on stderr (-vv: debug; the bar is then off); RUST_LOG works too
     #[arg(short, long, global = true, action = ArgAction::Count)]
     verbose: u8,
+
+    /// Read an import column from the file's header of another name, e.g. 'email=Work Email' (repeatable; wins over the config's "columns")
+    #[arg(long = "column", global = true, value_name = "COLUMN=HEADER")]
+    columns: Vec<String>,
+
+    /// Fill a column from the row's others where its cell is empty, e.g. 'username={first_name}.{last_name}|slug' (repeatable; wins over the config's "derive")
+    #[arg(long, global = true, value_name = "COLUMN=TEMPLATE")]
+    derive: Vec<String>,
+
+    /// Manual mode: give each row without a password a random one, and write username,email,password to FILE (owner-only) for each user created
+    #[arg(long, global = true, value_name = "FILE")]
+    generate_passwords: Option<PathBuf>,
 }
 
 /// The options of an import (and of a sync's creates).
@@ -603,6 +628,9 @@ impl Common {
                 && std::env::var_os("RUST_LOG").is_none()
                 && std::io::stderr().is_terminal(),
             env_token: token,
+            columns: self.columns,
+            derive: self.derive,
+            generate_passwords: self.generate_passwords,
         }
     }
 }

@@ -61,7 +61,7 @@ pub(crate) async fn run(
         limits,
         yes,
         operation,
-    } = plan(parts, read.records);
+    } = plan(&parts, read.records);
     for line in plan.lines(operation == Operation::Sync) {
         console.say(line);
     }
@@ -111,7 +111,7 @@ struct Planned {
 }
 
 /// Decides every row of a `delete` or a `sync`, and counts the plan.
-fn plan(p: Parts<'_>, records: Vec<Record>) -> Planned {
+fn plan(p: &Parts<'_>, records: Vec<Record>) -> Planned {
     let mut plan = Plan {
         deletable: (0..p.roster.len())
             .filter(|&i| spared(p.roster, i, false).is_none())
@@ -126,7 +126,7 @@ fn plan(p: Parts<'_>, records: Vec<Record>) -> Planned {
             no_welcome_email,
             ..
         } => {
-            let (rows, last) = plan_sync(&p, records, delete_missing, no_welcome_email, &mut plan);
+            let (rows, last) = plan_sync(p, records, delete_missing, no_welcome_email, &mut plan);
             Planned {
                 rows,
                 last,
@@ -205,6 +205,7 @@ fn plan_sync(
         engine: Some(p.engine.clone()),
         journal: JournalIndex::default(),
         duplicates: Duplicates::with_capacity(records.len()),
+        passwords: crate::password::Generation::of(p.opts),
     };
     // The portal's users some row names (by username or e-mail, valid or
     // not, matched or ambiguous): never deleted.
@@ -267,12 +268,12 @@ fn deletion(engine: &Engine, header: &Header, user: &PortalUser, id: &str, admin
         record: record_of(header, user),
         action: Action::Delete,
         warning: None,
-        check: Some(Check::before_delete(
+        check: Some(Box::new(Check::before_delete(
             engine.portal.read_user(id),
             id,
             user,
             admins,
-        )),
+        ))),
     }
 }
 
@@ -280,15 +281,22 @@ fn deletion(engine: &Engine, header: &Header, user: &PortalUser, id: &str, admin
 /// the user's username and e-mail in the file's columns.
 fn record_of(header: &Header, user: &PortalUser) -> Record {
     let mut fields = vec![String::new(); header.len()];
+    let mut absent = Vec::new();
     for (col, value) in [
         (Column::Username, &user.username),
         (Column::Email, &user.email),
     ] {
-        if let Some(i) = header.position(col) {
-            fields[i].clone_from(value);
+        match header.position(col) {
+            Some(i) => fields[i].clone_from(value),
+            // A column the file derives (an HR export has no username).
+            None => absent.push((col, value)),
         }
     }
-    Record::not_in_file(fields)
+    let mut record = Record::not_in_file(fields);
+    for (col, value) in absent {
+        record.fill(col, value);
+    }
+    record
 }
 
 /// A `delete`: each row names a user to delete.

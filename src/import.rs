@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::input::validate::{self, Checked, Duplicates, validate};
 use crate::input::{Column, Header, Record};
 use crate::job::{Action, Job};
+use crate::password::Generation;
 use crate::pipeline::{Pass, Planner, Prepared, Work};
 use crate::portal::users::PortalUser;
 use crate::portal::{Directory, payload};
@@ -31,6 +32,8 @@ pub(crate) struct ImportPlanner {
     pub(crate) engine: Option<Arc<Engine>>,
     pub(crate) journal: JournalIndex,
     pub(crate) duplicates: Duplicates,
+    /// Rows without a password get one (`--generate-passwords`).
+    pub(crate) passwords: Generation,
 }
 
 impl Planner for ImportPlanner {
@@ -88,7 +91,10 @@ impl ImportPlanner {
     }
 
     /// A new user: its POST (or, in a dry run, valid).
-    fn create(&self, record: Record, checked: &Checked) -> Prepared {
+    fn create(&self, mut record: Record, checked: &Checked) -> Prepared {
+        if let Err(why) = self.passwords.fill(&self.header, &mut record) {
+            return Prepared::Done(RowResult::local_failure(record, why));
+        }
         let (body, warning) = match &self.directory {
             // --offline: nothing to resolve against; valid as far as we can tell.
             None => (bytes::Bytes::new(), None),
@@ -233,6 +239,7 @@ pub(crate) async fn run(
         engine: engine.clone(),
         journal: start.journal_index,
         duplicates: Duplicates::with_capacity(capacity),
+        passwords: Generation::of(opts),
     };
     let pass = Pass {
         work: Work::Read {

@@ -36,7 +36,7 @@ pub(crate) struct Job {
     /// Shown with the row's result (an unknown group, …).
     pub(crate) warning: Option<String>,
     /// What must still hold right before the request is sent (a deletion's).
-    pub(crate) check: Option<Check>,
+    pub(crate) check: Option<Box<Check>>,
 }
 
 /// What must still be true of a user right before it is deleted: the id
@@ -373,10 +373,7 @@ mod tests {
         let stop = Stop::default();
         stop.stop(StopReason::Interrupted);
         let job = Job {
-            record: Record {
-                line: 3,
-                fields: vec![],
-            },
+            record: Record::new(3, vec![]),
             request: crate::portal::Request {
                 method: reqwest::Method::POST,
                 url: "http://127.0.0.1/".parse().unwrap(),

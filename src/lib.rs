@@ -20,6 +20,7 @@ mod input;
 mod job;
 mod options;
 mod pacing;
+mod password;
 mod pipeline;
 mod portal;
 mod rails;
@@ -41,7 +42,7 @@ pub use options::{Command, Existing, Options};
 pub use portal::ClientError;
 pub use report::files::FileError;
 pub use report::journal::JournalError;
-pub use report::{Operation, OutputFormat, Rerun, Summary, Tally};
+pub use report::{Operation, OutputFormat, Passwords, Rerun, Summary, Tally};
 pub use secret::Secret;
 pub use stop::StopReason;
 

@@ -8,6 +8,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -74,7 +75,16 @@ fn ordinary(sb: &Sandbox, n: usize) {
     }
 }
 
-fn line_of<'a>(out: &'a std::process::Output, start: &str) -> String {
+/// `head` (a header and rows) followed by the rows of the 8 ordinary users.
+fn with_ordinary(head: &str) -> String {
+    let mut csv = head.to_owned();
+    for i in 1..=8 {
+        writeln!(csv, "user{i:02},user{i:02}@w.com").unwrap();
+    }
+    csv
+}
+
+fn line_of(out: &std::process::Output, start: &str) -> String {
     lines_of(out)
         .into_iter()
         .find(|l| l.starts_with(start))
@@ -102,8 +112,7 @@ fn an_administrator_without_a_readable_role_is_never_deleted() {
     // `delete` names them all: every row fails, nothing is sent.
     let mut csv = String::from("username\n");
     for (name, _) in &roles {
-        csv.push_str(name);
-        csv.push('\n');
+        writeln!(csv, "{name}").unwrap();
     }
     let csv = ws.write("leavers.csv", csv);
     let out = run("delete", &ws, &csv, &["--yes"]);
@@ -126,11 +135,7 @@ fn an_administrator_without_a_readable_role_is_never_deleted() {
 
     // A sync whose file names only the ordinary users: they are kept, the
     // five are spared, nobody is deleted.
-    let mut csv = String::from("username,email\n");
-    for i in 1..=8 {
-        csv.push_str(&format!("user{i:02},user{i:02}@w.com\n"));
-    }
-    let csv = ws.write("roster.csv", csv);
+    let csv = ws.write("roster.csv", with_ordinary("username,email\n"));
     let out = run("sync", &ws, &csv, &["--delete-missing", "--yes"]);
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -166,10 +171,7 @@ fn a_user_listed_twice_is_ambiguous_never_unchanged_then_deleted() {
     assert!(!stderr_of(&out).contains("spared"), "{}", stderr_of(&out));
     assert!(writes(&sb).is_empty(), "{:?}", writes(&sb));
     // The file names everybody now: jon's row fails, nobody is deleted.
-    let mut csv = String::from("username,email\njon,jon@w.com\n");
-    for i in 1..=8 {
-        csv.push_str(&format!("user{i:02},user{i:02}@w.com\n"));
-    }
+    let csv = with_ordinary("username,email\njon,jon@w.com\n");
     let csv = ws.write("roster.csv", csv);
     let out = run("sync", &ws, &csv, &["--delete-missing", "--yes"]);
     let stdout = stdout + &stdout_of(&out);
@@ -189,10 +191,7 @@ fn two_users_sharing_an_id_are_never_deleted_through_it() {
     ordinary(&sb, 8);
     sb.plant(json!({"id": 5, "username": "alice", "email": "alice@w.com", "role": "user"}));
     sb.plant(json!({"id": 5, "username": "bob", "email": "bob@w.com", "role": "user"}));
-    let mut csv = String::from("username,email\nalice,alice@w.com\n");
-    for i in 1..=8 {
-        csv.push_str(&format!("user{i:02},user{i:02}@w.com\n"));
-    }
+    let csv = with_ordinary("username,email\nalice,alice@w.com\n");
     let csv = ws.write("roster.csv", csv);
     let out = run("sync", &ws, &csv, &["--delete-missing", "--yes"]);
     let stderr = stderr_of(&out);
@@ -223,10 +222,7 @@ fn names_that_differ_only_in_case_are_ambiguous() {
     assert_has(&line, "\"Bob\" (id 20)");
     assert_has(&line, "\"bob\" (id 21)");
     // A sync whose file names `Bob,bob1@…`: neither is deleted.
-    let mut csv = String::from("username,email\nBob,bob1@w.com\n");
-    for i in 1..=8 {
-        csv.push_str(&format!("user{i:02},user{i:02}@w.com\n"));
-    }
+    let csv = with_ordinary("username,email\nBob,bob1@w.com\n");
     let csv = ws.write("roster.csv", csv);
     let out = run("sync", &ws, &csv, &["--delete-missing", "--yes"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
@@ -263,12 +259,9 @@ fn padded_decomposed_and_invisible_names_are_matched_or_refused_never_deleted() 
     sb.plant(
         json!({"id": 44, "username": "gh\u{200b}ost", "email": "ghost@w.com", "role": "user"}),
     );
-    let mut csv = String::from(
+    let csv = with_ordinary(
         "username,email\ntrail,trail@w.com\nlead,lead@w.com\nzoe,zo\u{e9}@w.com\nfrank,frank@w.com\n",
     );
-    for i in 1..=8 {
-        csv.push_str(&format!("user{i:02},user{i:02}@w.com\n"));
-    }
     let csv = ws.write("roster.csv", csv);
     let out = run("sync", &ws, &csv, &["--delete-missing", "--yes"]);
     let stderr = stderr_of(&out);
@@ -472,10 +465,7 @@ fn a_user_promoted_after_the_list_was_read_is_not_deleted() {
     });
     ordinary(&sb, 8);
     let id = sb.add_user("brienne", "brienne@w.com");
-    let mut csv = String::from("username,email\n");
-    for i in 1..=8 {
-        csv.push_str(&format!("user{i:02},user{i:02}@w.com\n"));
-    }
+    let csv = with_ordinary("username,email\n");
     let csv = ws.write("roster.csv", csv);
     let out = run("sync", &ws, &csv, &["--delete-missing", "--yes"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));

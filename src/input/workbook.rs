@@ -7,7 +7,8 @@ use std::path::Path;
 
 use calamine::{Data, Range, Reader, open_workbook_auto};
 
-use super::columns::{Header, Need};
+use super::columns::Header;
+use super::mapping::Reading;
 use super::{InputError, ReadAll, Record};
 
 /// The file extensions read as workbooks.
@@ -25,7 +26,7 @@ pub(crate) fn is_workbook(path: &Path) -> bool {
 pub(crate) fn read(
     path: &Path,
     sheet: Option<&str>,
-    need: Need,
+    need: impl Into<Reading>,
 ) -> Result<(Header, ReadAll, Vec<String>), InputError> {
     let shown = path.display().to_string();
     let unreadable = |reason: String| InputError::Workbook {
@@ -93,7 +94,9 @@ pub(crate) fn read(
         while fields.len() > width && fields.last().is_some_and(String::is_empty) {
             fields.pop();
         }
-        records.push(Record { line, fields });
+        let mut record = Record::new(line, fields);
+        record.derive(&header);
+        records.push(record);
     }
     let warnings = warnings
         .into_iter()

@@ -93,6 +93,8 @@ pub struct Summary {
     pub failed_path: Option<PathBuf>,
     /// The command line that runs the unfinished rows again (set by [`crate::run`]).
     pub rerun: Option<Rerun>,
+    /// With `--generate-passwords`: how many, and where.
+    pub passwords: Option<Passwords>,
 }
 
 /// Failed rows shown again after the summary.
@@ -164,6 +166,17 @@ impl Tally {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// The passwords a run generated (`--generate-passwords`).
+#[derive(Debug, Clone, Default)]
+pub struct Passwords {
+    /// Written to the file, one per user created.
+    pub generated: u64,
+    /// A dry run's: the rows that would get one.
+    pub would: u64,
+    /// The file (none in a dry run).
+    pub path: Option<PathBuf>,
 }
 
 impl Summary {
@@ -291,6 +304,9 @@ impl Summary {
         if let Some(p) = &self.report_path {
             out.push(format!("report: {}", p.display()));
         }
+        if let Some(p) = &self.passwords {
+            out.push(p.line());
+        }
         out.extend(self.unfinished_lines());
         out
     }
@@ -412,6 +428,8 @@ pub struct Rerun {
     existing: Option<Existing>,
     include_admins: bool,
     no_welcome_email: bool,
+    /// `--generate-passwords FILE`: the run again needs a file of its own.
+    generate_passwords: Option<PathBuf>,
     /// `-c 32 -r 200 …`, each word apart.
     shaping: Vec<String>,
 }
@@ -456,6 +474,13 @@ impl Rerun {
             t.to_string(),
         );
         flag(opts.strict, "--strict", String::new());
+        // The mapping reads the failed rows as it read the input (they keep its columns).
+        for c in &opts.columns {
+            shaping.extend(["--column".to_owned(), c.clone()]);
+        }
+        for d in &opts.derive {
+            shaping.extend(["--derive".to_owned(), d.clone()]);
+        }
         let mut rerun = Rerun {
             config: opts.config.clone(),
             input: match opts.source() {
@@ -464,6 +489,7 @@ impl Rerun {
             },
             sheet: opts.sheet.clone(),
             journal: opts.journal.clone(),
+            generate_passwords: opts.generate_passwords.clone(),
             shaping,
             ..Rerun::default()
         };
@@ -572,15 +598,62 @@ impl Rerun {
         if self.include_admins {
             words.push("--include-admins".into());
         }
+        if let Some(p) = &self.generate_passwords {
+            words.extend([
+                "--generate-passwords".into(),
+                fresh(p).display().to_string(),
+            ]);
+        }
         words.extend(self.shaping.iter().cloned());
         words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
     }
+}
+
+/// `path` when it is still free (missing or empty), else the first free
+/// `stem-2.ext`, `stem-3.ext`…: a passwords file is never written over.
+fn fresh(path: &Path) -> PathBuf {
+    let free = |p: &Path| std::fs::metadata(p).map_or(true, |m| m.is_file() && m.len() == 0);
+    if free(path) {
+        return path.to_owned();
+    }
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    (2..1000)
+        .map(|n| path.with_file_name(format!("{stem}-{n}{ext}")))
+        .find(|p| free(p))
+        .unwrap_or_else(|| path.to_owned())
 }
 
 /// A word as a POSIX shell reads it back: bare when it can be, else quoted.
 fn quote(word: &str) -> String {
     // A NUL cannot be in a path or an argument: nothing to quote then.
     shlex::try_quote(word).map_or_else(|_| word.to_owned(), std::borrow::Cow::into_owned)
+}
+
+impl Passwords {
+    /// `passwords: 200 generated, in passwords.csv (owner-only): …`
+    fn line(&self) -> String {
+        let n = self.generated;
+        match &self.path {
+            None => format!(
+                "passwords: {} would be generated (a dry run generates none)",
+                thousands(self.would)
+            ),
+            Some(p) if n == 0 => format!(
+                "passwords: none generated ({} holds only its header)",
+                p.display()
+            ),
+            Some(p) => format!(
+                "passwords: {} generated, one per user created, in {} (owner-only): hand each \
+                 over securely, then delete the file",
+                thousands(n),
+                p.display()
+            ),
+        }
+    }
 }
 
 /// `; the portal accepted about 40 users/s: -r 38 avoids throttling next time`
@@ -727,6 +800,25 @@ mod tests {
             tail(Operation::Import, &opts),
             "xmc-user-importer c.json f.csv --existing fail -r 0.5"
         );
+    }
+
+    #[test]
+    fn the_tip_keeps_the_mapping_and_never_names_a_used_passwords_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let used = dir.path().join("pw.csv");
+        std::fs::write(&used, "username,email,password\n").unwrap();
+        std::fs::write(dir.path().join("pw-2.csv"), "x").unwrap();
+        let mut opts = Options::new("c.json", "hr.csv");
+        opts.columns = vec!["email=Work Email".into()];
+        opts.derive = vec!["username={first_name}.{last_name}|slug".into()];
+        opts.generate_passwords = Some(used.clone());
+        let t = tip(&unfinished(Operation::Import, &opts));
+        let want = format!(
+            "xmc-user-importer c.json f.csv --generate-passwords {} --column 'email=Work Email' \
+             --derive 'username={{first_name}}.{{last_name}}|slug'",
+            dir.path().join("pw-3.csv").display()
+        );
+        assert!(t.ends_with(&want), "{t}");
     }
 
     #[test]

@@ -446,10 +446,7 @@ mod tests {
     fn verdict(cols: &str, vals: &str) -> (Verdict, Vec<String>) {
         let cells = cols.split(',').map(String::from).collect();
         let (header, _) = Header::parse(cells, PasswordMode::Random).unwrap();
-        let record = Record {
-            line: 2,
-            fields: vals.split(',').map(String::from).collect(),
-        };
+        let record = Record::new(2, vals.split(',').map(String::from).collect());
         let checked = validate(&header, &record, PasswordMode::Random).unwrap();
         let roster = roster();
         let username = record.get(&header, Column::Username);
@@ -487,7 +484,7 @@ mod tests {
         assert!(why.why.starts_with("conflict: "), "{why:?}");
     }
 
-    fn messy(entries: serde_json::Value) -> Roster {
+    fn messy(entries: &serde_json::Value) -> Roster {
         Roster::new(crate::portal::users::parse_list(&entries.to_string()).unwrap())
     }
 
@@ -500,7 +497,7 @@ mod tests {
 
     #[test]
     fn names_compare_trimmed_nfc_and_case_folded() {
-        let r = messy(json!([
+        let r = messy(&json!([
             {"id": 1, "username": "trail ", "email": "t@w.com", "role": "user"},
             {"id": 2, "username": " lead", "email": "l@w.com", "role": "user"},
             {"id": 3, "username": "zoe", "email": "zoe\u{0301}@w.com", "role": "user"},
@@ -523,7 +520,8 @@ mod tests {
 
     #[test]
     fn every_user_involved_in_an_ambiguity_is_refused() {
-        let r = messy(json!([
+        use Doubt::{Invisible, SharedId, SharedName, Unaddressable};
+        let r = messy(&json!([
             {"id": 5, "username": "alice", "email": "alice@w.com", "role": "user"},
             {"id": 5, "username": "bob", "email": "bob@w.com", "role": "user"},
             {"id": 20, "username": "Bob2", "email": "b20@w.com", "role": "user"},
@@ -565,7 +563,6 @@ mod tests {
         }
         assert!(matches!(r.find("hal", "hal@w.com"), Match::Existing { .. }));
         let doubts: Vec<Option<Doubt>> = (0..r.len()).map(|i| r.doubt(i)).collect();
-        use Doubt::*;
         assert_eq!(
             doubts,
             [
