@@ -463,7 +463,7 @@ fn the_failed_rows_are_shown_again_after_the_summary() {
         .unwrap_or_else(|| panic!("{stderr}"));
     let at = lines
         .iter()
-        .position(|l| *l == "failed rows:")
+        .position(|l| *l == "failures:")
         .unwrap_or_else(|| panic!("{stderr}"));
     assert!(at > summary, "{stderr}");
     assert_eq!(

@@ -317,10 +317,7 @@ impl Summary {
         if self.first_failures.is_empty() {
             return Vec::new();
         }
-        let mut out = vec![format!(
-            "failed row{}:",
-            plural(self.first_failures.len() as u64)
-        )];
+        let mut out = vec!["failures:".to_owned()];
         out.extend(self.first_failures.iter().map(|f| format!("  {f}")));
         let more = self.failed.saturating_sub(self.first_failures.len() as u64);
         if more > 0 {
@@ -610,19 +607,26 @@ impl Rerun {
 }
 
 /// `path` when it is still free (missing or empty), else the first free
-/// `stem-2.ext`, `stem-3.ext`…: a passwords file is never written over.
+/// `stem-2.ext`, `stem-3.ext`… (`passwords-2.csv` is followed by
+/// `passwords-3.csv`): a passwords file is never written over.
 fn fresh(path: &Path) -> PathBuf {
     let free = |p: &Path| std::fs::metadata(p).map_or(true, |m| m.is_file() && m.len() == 0);
     if free(path) {
         return path.to_owned();
     }
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let (base, first) = match stem.rsplit_once('-') {
+        Some((base, n)) if !base.is_empty() && n.parse::<u32>().is_ok_and(|n| n < 1000) => {
+            (base, n.parse::<u32>().unwrap_or(1) + 1)
+        }
+        _ => (stem.as_ref(), 2),
+    };
     let ext = path
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
-    (2..1000)
-        .map(|n| path.with_file_name(format!("{stem}-{n}{ext}")))
+    (first..first + 1000)
+        .map(|n| path.with_file_name(format!("{base}-{n}{ext}")))
         .find(|p| free(p))
         .unwrap_or_else(|| path.to_owned())
 }
@@ -808,6 +812,14 @@ mod tests {
         let used = dir.path().join("pw.csv");
         std::fs::write(&used, "username,email,password\n").unwrap();
         std::fs::write(dir.path().join("pw-2.csv"), "x").unwrap();
+        assert_eq!(
+            fresh(&dir.path().join("pw-2.csv")),
+            dir.path().join("pw-3.csv")
+        );
+        assert_eq!(
+            fresh(&dir.path().join("pw-9.csv")),
+            dir.path().join("pw-9.csv")
+        );
         let mut opts = Options::new("c.json", "hr.csv");
         opts.columns = vec!["email=Work Email".into()];
         opts.derive = vec!["username={first_name}.{last_name}|slug".into()];
@@ -933,7 +945,7 @@ mod tests {
             ..Default::default()
         };
         let lines = s.closing_lines();
-        let at = lines.iter().position(|l| l == "failed rows:").unwrap();
+        let at = lines.iter().position(|l| l == "failures:").unwrap();
         assert_eq!(lines[at + 1], "  line 1: a1@b.co: email: is invalid");
         assert_eq!(lines[at + 10], "  line 10: a10@b.co: email: is invalid");
         assert_eq!(lines[at + 11], "  … and 2 more in report.csv");
