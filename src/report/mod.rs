@@ -350,42 +350,12 @@ impl Reporter {
         s.sent += u64::from(r.attempts > 0);
         let unfinished = matches!(r.status, RowStatus::Failed | RowStatus::NotAttempted);
         s.to_retry += u64::from(of_the_file && unfinished);
-        let counts = [
-            (RowStatus::Created, &mut s.created, &mut s.beyond.created),
-            (RowStatus::Updated, &mut s.updated, &mut s.beyond.updated),
-            (
-                RowStatus::Unchanged,
-                &mut s.unchanged,
-                &mut s.beyond.unchanged,
-            ),
-            (RowStatus::Skipped, &mut s.skipped, &mut s.beyond.skipped),
-            (RowStatus::Deleted, &mut s.deleted, &mut s.beyond.deleted),
-            (RowStatus::Absent, &mut s.absent, &mut s.beyond.absent),
-            (RowStatus::Failed, &mut s.failed, &mut s.beyond.failed),
-            (
-                RowStatus::NotAttempted,
-                &mut s.not_attempted,
-                &mut s.beyond.not_attempted,
-            ),
-        ];
-        let (total, beyond) = match (r.status, &r.would) {
-            (RowStatus::Valid, None) => (&mut s.valid, &mut s.beyond.valid),
-            (RowStatus::Valid, Some(Would::Create)) => {
-                (&mut s.would_create, &mut s.beyond.would_create)
-            }
-            (RowStatus::Valid, Some(Would::Update(_))) => {
-                (&mut s.would_update, &mut s.beyond.would_update)
-            }
-            (RowStatus::Valid, Some(Would::Delete)) => {
-                (&mut s.would_delete, &mut s.beyond.would_delete)
-            }
-            (status, _) => match counts.into_iter().find(|(st, _, _)| *st == status) {
-                Some((_, total, beyond)) => (total, beyond),
-                None => return,
-            },
-        };
-        *total += 1;
-        *beyond += u64::from(!of_the_file);
+        let mut one = Tally::default();
+        *one.slot(r.status, r.would.as_ref()) = 1;
+        s.add(&one);
+        if !of_the_file {
+            *s.beyond.slot(r.status, r.would.as_ref()) += 1;
+        }
     }
 
     /// The row's line on stdout (buffered).

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::{RowStatus, Would};
 use crate::human::{duration, plural, thousands, wait};
 use crate::stop::StopReason;
 use crate::{Command, Existing, Options, Source};
@@ -122,6 +123,24 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// The count of a row that ended in `status` (a dry run's: in `would`).
+    pub(crate) fn slot(&mut self, status: RowStatus, would: Option<&Would>) -> &mut u64 {
+        match (status, would) {
+            (RowStatus::Valid, None) => &mut self.valid,
+            (RowStatus::Valid, Some(Would::Create)) => &mut self.would_create,
+            (RowStatus::Valid, Some(Would::Update(_))) => &mut self.would_update,
+            (RowStatus::Valid, Some(Would::Delete)) => &mut self.would_delete,
+            (RowStatus::Created, _) => &mut self.created,
+            (RowStatus::Updated, _) => &mut self.updated,
+            (RowStatus::Unchanged, _) => &mut self.unchanged,
+            (RowStatus::Skipped, _) => &mut self.skipped,
+            (RowStatus::Deleted, _) => &mut self.deleted,
+            (RowStatus::Absent, _) => &mut self.absent,
+            (RowStatus::Failed, _) => &mut self.failed,
+            (RowStatus::NotAttempted, _) => &mut self.not_attempted,
+        }
+    }
+
     /// Each count with its label, in the order the summary shows them.
     fn labelled(&self) -> [(&'static str, u64); 12] {
         [
@@ -210,6 +229,22 @@ impl Summary {
                 ""
             }
         )
+    }
+
+    /// Adds `t` to the counts.
+    pub(crate) fn add(&mut self, t: &Tally) {
+        self.valid += t.valid;
+        self.would_create += t.would_create;
+        self.would_update += t.would_update;
+        self.would_delete += t.would_delete;
+        self.created += t.created;
+        self.updated += t.updated;
+        self.unchanged += t.unchanged;
+        self.skipped += t.skipped;
+        self.deleted += t.deleted;
+        self.absent += t.absent;
+        self.failed += t.failed;
+        self.not_attempted += t.not_attempted;
     }
 
     /// Every count, the rows' and those of the users the file does not name.
