@@ -366,6 +366,14 @@ impl Summary {
         out
     }
 
+    /// A dry run's tip: the whole file checked again, once fixed.
+    fn check_again(&self) -> Option<String> {
+        let cmd = self.rerun.as_ref()?.whole(self.operation, true)?;
+        Some(format!(
+            "tip: fix the failed rows in the file, then check it again: {cmd}"
+        ))
+    }
+
     /// The rows left to do, and the command that does them.
     fn unfinished_lines(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -384,6 +392,11 @@ impl Summary {
                         ""
                     },
                 ));
+                if self.dry_run {
+                    // Its other rows were not sent either: the whole file is checked again.
+                    out.extend(self.check_again());
+                    return out;
+                }
                 let what = match (rows.failed, rows.not_attempted) {
                     (0, _) => "run the rows not attempted",
                     (_, 0) => "fix the failed rows, then run",
@@ -406,14 +419,19 @@ impl Summary {
                 },
                 p.display()
             )),
-            None if unfinished > 0 && !self.dry_run => {
+            None if unfinished > 0 && self.dry_run => out.extend(self.check_again()),
+            None if unfinished > 0 => {
                 let what = if rows.failed > 0 {
                     "fix the failed rows in the file, then run it again (what is done is skipped)"
                 } else {
                     "run the file again (what is done is skipped)"
                 };
                 out.push(
-                    match self.rerun.as_ref().and_then(|r| r.whole(self.operation)) {
+                    match self
+                        .rerun
+                        .as_ref()
+                        .and_then(|r| r.whole(self.operation, false))
+                    {
                         Some(cmd) => format!("tip: {what}: {cmd}"),
                         None => "tip: --failed failed.csv writes the rows that did not succeed, \
                                  ready to run again"
@@ -462,6 +480,8 @@ pub struct Rerun {
     no_welcome_email: bool,
     /// `--generate-passwords FILE`: the run again needs a file of its own.
     generate_passwords: Option<PathBuf>,
+    /// A dry run's `--offline`.
+    offline: bool,
     /// `-c 32 -r 200 …`, each word apart.
     shaping: Vec<String>,
 }
@@ -522,6 +542,7 @@ impl Rerun {
             sheet: opts.sheet.clone(),
             journal: opts.journal.clone(),
             generate_passwords: opts.generate_passwords.clone(),
+            offline: opts.offline,
             shaping,
             ..Rerun::default()
         };
@@ -575,18 +596,22 @@ impl Rerun {
     /// A sync with `--delete-missing` run again, for its deletions.
     fn sync_again(&self) -> Option<String> {
         self.delete_missing?;
-        self.whole(Operation::Sync)
+        self.whole(Operation::Sync, false)
     }
 
     /// The command that runs the whole input again, when that finishes
     /// the work: what is done is skipped (an import, with the journal if
     /// it had one), unchanged (an update, a sync) or absent (a delete).
     /// Not for `--existing fail`: the users it created would then fail.
-    fn whole(&self, operation: Operation) -> Option<String> {
+    /// `check`: a dry run's, checked again (`--dry-run`, and `--offline`
+    /// if it was).
+    fn whole(&self, operation: Operation, check: bool) -> Option<String> {
         let input = self.input.as_ref()?;
         let mut words: Vec<String> = vec!["xmc-user-importer".into()];
-        let tail: Vec<String> = match (operation, self.existing) {
-            (Operation::Import, Some(Existing::Fail)) | (Operation::Export, _) => return None,
+        let mut tail: Vec<String> = match (operation, self.existing) {
+            (Operation::Import, Some(Existing::Fail)) if !check => return None,
+            (Operation::Import, Some(Existing::Fail)) => vec!["--existing".into(), "fail".into()],
+            (Operation::Export, _) => return None,
             (Operation::Import, _) => self
                 .journal
                 .iter()
@@ -613,6 +638,12 @@ impl Rerun {
                 Vec::new()
             }
         };
+        if check {
+            tail.push("--dry-run".into());
+            if self.offline {
+                tail.push("--offline".into());
+            }
+        }
         words.push(self.config.display().to_string());
         words.push(input.display().to_string());
         words.extend(tail);
@@ -948,6 +979,26 @@ mod tests {
                 tip(&s)
             );
         }
+    }
+
+    #[test]
+    fn a_dry_runs_tip_checks_the_whole_file_again() {
+        let mut opts = Options::new("c.json", "u.csv");
+        opts.dry_run = true;
+        opts.offline = true;
+        let mut s = unfinished(Operation::Import, &opts);
+        s.dry_run = true;
+        assert_eq!(
+            tip(&s),
+            "fix the failed rows in the file, then check it again: xmc-user-importer c.json \
+             u.csv --dry-run --offline"
+        );
+        s.failed_path = None;
+        assert!(
+            tip(&s).ends_with("u.csv --dry-run --offline"),
+            "{}",
+            tip(&s)
+        );
     }
 
     #[test]
