@@ -14,9 +14,9 @@
     clippy::cast_possible_wrap
 )]
 
-#[path = "../tests/support/peak.rs"]
+#[path = "../tests/it/support/peak.rs"]
 mod peak;
-#[path = "../tests/support/sandbox.rs"]
+#[path = "../tests/it/support/sandbox.rs"]
 mod sandbox;
 
 use std::io::Write;

@@ -3,7 +3,7 @@
 //! the sandbox portal on its own, to try the importer by hand. Writes a
 //! config for it to `target/sandbox-config.json` and serves until Ctrl-C.
 
-#[path = "../tests/support/sandbox.rs"]
+#[path = "../tests/it/support/sandbox.rs"]
 mod sandbox;
 
 use std::time::Duration;

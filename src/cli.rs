@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args as ClapArgs, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::{Command, Error, Existing, Options, OutputFormat, Source, Summary};
+use crate::error::Error;
+use crate::input::Source;
+use crate::options::{Command, Existing, Options};
+use crate::report::{OutputFormat, Summary};
 
 /// The examples of `--help` and the man page: each line fits 80 columns
 /// (the help is not re-wrapped, the man page not re-filled).
@@ -604,7 +607,7 @@ impl Common {
         let token = std::env::var("XMC_ACCESS_TOKEN")
             .ok()
             .filter(|t| !t.trim().is_empty())
-            .map(crate::Secret::from);
+            .map(crate::secret::Secret::from);
         Options {
             config,
             command,
@@ -654,7 +657,7 @@ impl ValueEnum for Existing {
 #[derive(Debug, Default)]
 pub struct TerminalConsole;
 
-impl crate::Console for TerminalConsole {
+impl crate::console::Console for TerminalConsole {
     fn warn(&mut self, message: String) {
         eprintln!("warning: {}", crate::sanitize::visible(&message));
     }
@@ -682,7 +685,7 @@ pub fn conclude(result: &Result<Summary, Error>) -> u8 {
             for line in summary.closing_lines() {
                 eprintln!("{}", crate::sanitize::visible(&line));
             }
-            crate::exit_code(summary)
+            crate::error::exit_code(summary)
         }
         Err(e) => {
             eprintln!("error: {}", crate::sanitize::visible(&e.to_string()));

@@ -1,12 +1,12 @@
 //! Why a run could not start or finish, and the exit codes.
 
 use crate::config::ConfigError;
+use crate::engine::stop::StopReason;
 use crate::input::InputError;
 use crate::portal::ClientError;
 use crate::report::Summary;
 use crate::report::files::FileError;
 use crate::report::journal::JournalError;
-use crate::stop::StopReason;
 
 /// Why a run could not start (exit code 2: nothing was sent), or was
 /// interrupted before it did (130).

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{OutputFormat, Secret, Source};
+use crate::input::Source;
+use crate::report::OutputFormat;
+use crate::secret::Secret;
 
 /// What a run does.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,10 +6,11 @@
 use std::path::Path;
 
 use crate::config::PasswordMode;
+use crate::error::Error;
 use crate::input::Generated;
 use crate::input::{Column, Header, Record};
+use crate::options::{Command, Options};
 use crate::secret::Secret;
-use crate::{Command, Error, Options};
 
 /// Length of a generated password.
 const LENGTH: usize = 20;

@@ -15,9 +15,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::engine::stop::{Stop, StopReason};
 use crate::input::{Column, Generated, Header, Record};
 use crate::sanitize;
-use crate::stop::{Stop, StopReason};
 pub use summary::{Operation, Passwords, Rerun, Summary, Tally};
 
 use crate::human::{plural, thousands};

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{RowStatus, Would};
+use crate::engine::stop::StopReason;
 use crate::human::{duration, plural, thousands, wait};
-use crate::stop::StopReason;
 use crate::{Command, Existing, Options, Source};
 
 /// What a run does to the enterprise.
@@ -366,6 +366,26 @@ impl Summary {
         out
     }
 
+    /// The tip without a failed-rows file: the whole file run again, or
+    /// `--failed` when that cannot finish the work.
+    fn run_whole_again(&self, failed: bool) -> String {
+        let what = if failed {
+            "fix the failed rows in the file, then run it again (what is done is skipped)"
+        } else {
+            "run the file again (what is done is skipped)"
+        };
+        match self
+            .rerun
+            .as_ref()
+            .and_then(|r| r.whole(self.operation, false))
+        {
+            Some(cmd) => format!("tip: {what}: {cmd}"),
+            None => "tip: --failed failed.csv writes the rows that did not succeed, ready to run \
+                     again"
+                .into(),
+        }
+    }
+
     /// A dry run's tip: the whole file checked again, once fixed.
     fn check_again(&self) -> Option<String> {
         let cmd = self.rerun.as_ref()?.whole(self.operation, true)?;
@@ -420,30 +440,19 @@ impl Summary {
                 p.display()
             )),
             None if unfinished > 0 && self.dry_run => out.extend(self.check_again()),
-            None if unfinished > 0 => {
-                let what = if rows.failed > 0 {
-                    "fix the failed rows in the file, then run it again (what is done is skipped)"
-                } else {
-                    "run the file again (what is done is skipped)"
-                };
-                out.push(
-                    match self
-                        .rerun
-                        .as_ref()
-                        .and_then(|r| r.whole(self.operation, false))
-                    {
-                        Some(cmd) => format!("tip: {what}: {cmd}"),
-                        None => "tip: --failed failed.csv writes the rows that did not succeed, \
-                                 ready to run again"
-                            .into(),
-                    },
-                );
-            }
+            None if unfinished > 0 => out.push(self.run_whole_again(rows.failed > 0)),
             None => {}
         }
+        out.extend(self.deletions_left());
+        out
+    }
+
+    /// A sync's deletions that did not succeed: no row of the file, so not
+    /// in the failed-rows file; a new sync retries them.
+    fn deletions_left(&self) -> Option<String> {
         let deletions = self.beyond.failed + self.beyond.not_attempted;
-        if deletions > 0 && !self.dry_run {
-            out.push(format!(
+        (deletions > 0 && !self.dry_run).then(|| {
+            format!(
                 "{} deletion{} of users the file does not name did not succeed{}: {}",
                 thousands(deletions),
                 plural(deletions),
@@ -456,9 +465,8 @@ impl Summary {
                     Some(cmd) => format!("a new sync retries them: {cmd}"),
                     None => "the same sync run again retries them".to_owned(),
                 }
-            ));
-        }
-        out
+            )
+        })
     }
 }
 
@@ -490,49 +498,6 @@ impl Rerun {
     /// What `opts` says of the work.
     #[must_use]
     pub fn of(opts: &Options) -> Rerun {
-        let set = |var: &str| std::env::var_os(var).is_some();
-        let mut shaping = Vec::new();
-        let mut flag = |on: bool, name: &str, value: String| {
-            if on {
-                shaping.push(name.to_owned());
-                if !value.is_empty() {
-                    shaping.push(value);
-                }
-            }
-        };
-        let c = opts.concurrency;
-        flag(
-            c != usize::from(Options::CONCURRENCY) || set("XMC_CONCURRENCY"),
-            "-c",
-            c.to_string(),
-        );
-        #[allow(clippy::float_cmp)] // a default given or not, not a computed value
-        let r = opts.rate != Options::RATE;
-        flag(r || set("XMC_RATE"), "-r", opts.rate.to_string());
-        flag(
-            opts.burst != Options::BURST,
-            "--burst",
-            opts.burst.to_string(),
-        );
-        flag(
-            opts.retries != Options::RETRIES,
-            "--retries",
-            opts.retries.to_string(),
-        );
-        let t = opts.timeout.as_secs_f64();
-        flag(
-            (t - Options::TIMEOUT_SECS).abs() > f64::EPSILON,
-            "--timeout",
-            t.to_string(),
-        );
-        flag(opts.strict, "--strict", String::new());
-        // The mapping reads the failed rows as it read the input (they keep its columns).
-        for c in &opts.columns {
-            shaping.extend(["--column".to_owned(), c.clone()]);
-        }
-        for d in &opts.derive {
-            shaping.extend(["--derive".to_owned(), d.clone()]);
-        }
         let mut rerun = Rerun {
             config: opts.config.clone(),
             input: match opts.source() {
@@ -543,7 +508,7 @@ impl Rerun {
             journal: opts.journal.clone(),
             generate_passwords: opts.generate_passwords.clone(),
             offline: opts.offline,
-            shaping,
+            shaping: shaping(opts),
             ..Rerun::default()
         };
         match &opts.command {
@@ -670,6 +635,56 @@ impl Rerun {
         words.extend(self.shaping.iter().cloned());
         words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
     }
+}
+
+/// The options that shape the work (`-c 32 -r 200 --strict …`), each word
+/// apart: those given, or set from the environment (which a run again may
+/// not have).
+fn shaping(opts: &Options) -> Vec<String> {
+    let set = |var: &str| std::env::var_os(var).is_some();
+    let mut shaping = Vec::new();
+    let mut flag = |on: bool, name: &str, value: String| {
+        if on {
+            shaping.push(name.to_owned());
+            if !value.is_empty() {
+                shaping.push(value);
+            }
+        }
+    };
+    let c = opts.concurrency;
+    flag(
+        c != usize::from(Options::CONCURRENCY) || set("XMC_CONCURRENCY"),
+        "-c",
+        c.to_string(),
+    );
+    #[allow(clippy::float_cmp)] // a default given or not, not a computed value
+    let r = opts.rate != Options::RATE;
+    flag(r || set("XMC_RATE"), "-r", opts.rate.to_string());
+    flag(
+        opts.burst != Options::BURST,
+        "--burst",
+        opts.burst.to_string(),
+    );
+    flag(
+        opts.retries != Options::RETRIES,
+        "--retries",
+        opts.retries.to_string(),
+    );
+    let t = opts.timeout.as_secs_f64();
+    flag(
+        (t - Options::TIMEOUT_SECS).abs() > f64::EPSILON,
+        "--timeout",
+        t.to_string(),
+    );
+    flag(opts.strict, "--strict", String::new());
+    // The mapping reads the failed rows as it read the input (they keep its columns).
+    for c in &opts.columns {
+        shaping.extend(["--column".to_owned(), c.clone()]);
+    }
+    for d in &opts.derive {
+        shaping.extend(["--derive".to_owned(), d.clone()]);
+    }
+    shaping
 }
 
 /// `path` when it is still free (missing or empty), else the first free

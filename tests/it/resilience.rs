@@ -1,14 +1,12 @@
 //! Never lose a row, never create a user twice: faults, 429s, re-runs,
 //! revoked tokens, Ctrl-C, kill -9 and resume, secrets, redirects.
 
-mod support;
-
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::*;
 use predicates::prelude::*;
-use support::*;
 
 /// How many POSTs the sandbox received per username.
 fn posts_per_user(sb: &Sandbox) -> HashMap<String, usize> {

@@ -9,15 +9,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::console::Console;
+use crate::engine::stop::Stop;
+use crate::error::Error;
 use crate::human::{plural, thousands};
 use crate::input::Column;
+use crate::ops::setup;
+use crate::options::Options;
 use crate::portal::Directory;
 use crate::portal::directory::normalize_number;
 use crate::portal::users::PortalUser;
 use crate::report::{Operation, Summary};
-use crate::stop::Stop;
-use crate::{Console, Error, Options};
-use crate::{sanitize, setup};
+use crate::sanitize;
 
 /// The import's columns but the password, in its documented order.
 fn columns() -> impl Iterator<Item = Column> {

@@ -3,20 +3,22 @@
 
 use std::sync::Arc;
 
+use crate::console::Console;
+use crate::engine::job::{Action, Job};
+use crate::engine::pipeline::{Pass, Planner, Prepared, Work};
+use crate::engine::retry::Engine;
+use crate::engine::stop::Stop;
+use crate::error::Error;
 use crate::input::validate::{self, Checked, Duplicates, validate};
 use crate::input::{Column, Header, Record};
-use crate::job::{Action, Job};
+use crate::ops::setup::{self, Start};
+use crate::options::{Existing, Options};
 use crate::password::Generation;
-use crate::pipeline::{Pass, Planner, Prepared, Work};
 use crate::portal::users::PortalUser;
 use crate::portal::{Directory, payload};
 use crate::report::journal::JournalIndex;
 use crate::report::{Operation, RowResult, RowStatus, Summary};
-use crate::retry::Engine;
 use crate::roster::{self, Match, Roster, Verdict};
-use crate::setup::{self, Start};
-use crate::stop::Stop;
-use crate::{Console, Error, Existing, Options};
 
 /// The import's decision for each row, fixed for the run (a sync's too).
 pub(crate) struct ImportPlanner {
@@ -252,5 +254,7 @@ pub(crate) async fn run(
         reporter,
         stop,
     };
-    crate::pipeline::run(pass).await.map_err(Error::Reporter)
+    crate::engine::pipeline::run(pass)
+        .await
+        .map_err(Error::Reporter)
 }

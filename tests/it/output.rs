@@ -1,13 +1,11 @@
 //! What the administrator reads and keeps: lines, JSON, report, failed rows,
 //! quiet mode, the summary, and the progress bar on a terminal only.
 
-mod support;
-
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use crate::support::*;
 use predicates::prelude::*;
-use support::*;
 
 /// Created, existing, rejected by the portal, invalid locally, duplicate.
 const MIXED: &str = "username,email,first_name,password\n\

@@ -5,14 +5,12 @@
 //! must not, and none goes to any path but `/users/{that user's exact id}`)
 //! and on what the operator saw.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 /// `xmc-user-importer SUB CONFIG CSV ARGS… -r 0 --no-progress`.
 fn run(sub: &str, ws: &Workspace, csv: &Path, args: &[&str]) -> std::process::Output {

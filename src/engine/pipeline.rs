@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use crate::engine::job::Job;
+use crate::engine::retry::Engine;
+use crate::engine::stop::Stop;
 use crate::input::{InputError, Record, Rows};
-use crate::job::Job;
 use crate::report::{self, Event, ReporterSetup, RowResult, RowStatus, Summary};
-use crate::retry::Engine;
-use crate::stop::Stop;
 
 /// Everything a pass over the rows needs, decided before the first row.
 pub(crate) struct Pass {

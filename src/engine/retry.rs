@@ -12,10 +12,10 @@ use crate::portal::classify::Data;
 use futures::FutureExt;
 use tokio::time::Instant;
 
+use crate::engine::stop::{Stop, StopReason};
 use crate::human;
 use crate::pacing::{Backoff, Pacer, PauseGate, THROTTLE_GIVE_UP, Ticket};
 use crate::portal::{Attempt, Outcome, Portal, Request};
-use crate::stop::{Stop, StopReason};
 
 /// How a request ended, after all its attempts.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,13 +4,11 @@
 //! export → update round trip holds in every password mode, and an export is
 //! a private file that goes where it is told.
 
-mod support;
-
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
 fn export(ws: &Workspace, out: &Path) -> std::process::Output {
     importer()

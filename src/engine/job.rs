@@ -3,13 +3,13 @@
 //! part of; [`Action::conclude`] is the one place that turns a settled
 //! request into a row's status.
 
+use crate::engine::retry::{End, Engine, Settled};
+use crate::engine::stop::Stop;
 use crate::input::Record;
 use crate::portal::Request;
 use crate::portal::users::{self, PortalUser, Role};
 use crate::report::{RowResult, RowStatus, Would};
-use crate::retry::{End, Engine, Settled};
 use crate::roster;
-use crate::stop::Stop;
 
 /// What a row's request does, and so how its end reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,7 +281,7 @@ impl Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stop::StopReason;
+    use crate::engine::stop::StopReason;
 
     fn settled(end: End, maybe_sent: bool) -> Settled {
         Settled {

@@ -2,14 +2,12 @@
 //! rails (`--yes`, `--max-deletes`, a quarter of the enterprise,
 //! administrators) and the confirmation typed on a terminal.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const FAULTS: [Fault; 4] = [
     Fault::CreateThenReset,

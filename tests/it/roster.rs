@@ -2,12 +2,10 @@
 //! update|fail`, `--no-welcome-email`, `export`, and the round trip
 //! import → export → import back, against the sandbox over HTTP.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const EXPORT_HEADER: &str = "username,email,first_name,last_name,group,fax_number,salutation,job_title,company_name,address,city,state,country,zip_code,phone_number,mobile_number,language,time_zone";
 

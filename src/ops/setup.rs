@@ -9,18 +9,21 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::config::{Config, PasswordMode};
+use crate::console::Console;
+use crate::engine::retry::{End, Engine};
+use crate::engine::stop::Stop;
+use crate::error::Error;
+use crate::human;
 use crate::input::mapping::Asked;
 use crate::input::{Column, CsvInput, Header, Input, Need, Reading, Source, workbook};
+use crate::options::{Command, Existing, Options};
 use crate::pacing::{Pacer, PauseGate};
 use crate::portal::classify::Data;
 use crate::portal::{Directory, Lookup, Portal, users};
 use crate::report::files::{FailedFile, PasswordFile, ReportFile};
 use crate::report::journal::{self, JournalIndex, JournalWriter};
 use crate::report::{Operation, ReporterSetup};
-use crate::retry::{End, Engine};
 use crate::roster::Roster;
-use crate::stop::Stop;
-use crate::{Command, Console, Error, Existing, Options, human};
 
 /// What is known once the config, the input and the journal are open.
 pub(crate) struct Start {
@@ -250,7 +253,10 @@ fn not_applicable(opts: &Options) -> Option<String> {
                 ("--failed", opts.failed.is_some()),
                 ("--journal", opts.journal.is_some()),
                 ("--sheet", opts.sheet.is_some()),
-                ("--output json", opts.output == crate::OutputFormat::Json),
+                (
+                    "--output json",
+                    opts.output == crate::report::OutputFormat::Json,
+                ),
                 ("--column", !opts.columns.is_empty()),
                 ("--derive", !opts.derive.is_empty()),
                 ("--generate-passwords", opts.generate_passwords.is_some()),

@@ -2,14 +2,12 @@
 //! Also a large file with broken rows, imported, dry-run and dry-run offline,
 //! and `--strict` on groups and fax numbers.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use crate::support::*;
 use predicates::prelude::*;
 use serde_json::json;
-use support::*;
 
 const ALL_COLUMNS: &str = "username,email,first_name,last_name,group,password,fax_number,salutation,job_title,company_name,address,city,state,country,zip_code,phone_number,mobile_number,language,time_zone";
 

@@ -3,13 +3,11 @@
 //! usernames derived and slugged, passwords generated and written only to
 //! their file — run through the real binary against the sandbox over HTTP.
 
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 /// The fast settings of a run that does not test pacing.
 const FAST: [&str; 5] = ["-r", "0", "--no-progress", "-c", "16"];
@@ -635,7 +633,10 @@ fn a_lost_answer_then_already_taken_says_the_password_was_not_kept() {
     });
     let ws = Workspace::new(&sb, "manual");
     hr_config(&sb, &ws);
-    ws.edit_config(support::sandbox::TOKEN, support::sandbox::LIMITED_TOKEN);
+    ws.edit_config(
+        crate::support::sandbox::TOKEN,
+        crate::support::sandbox::LIMITED_TOKEN,
+    );
     let file = hr_csv(&ws, "hr.csv");
     let pw = ws.path("pw.csv");
     let report = ws.path("report.csv");

@@ -7,21 +7,23 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::import::ImportPlanner;
+use crate::console::Console;
+use crate::engine::job::{Action, Check, Job};
+use crate::engine::pipeline::{Pass, Planner, Prepared, Work};
+use crate::engine::retry::Engine;
+use crate::engine::stop::{Stop, Watch};
+use crate::error::Error;
 use crate::input::validate::Duplicates;
 use crate::input::{Column, Header, Record};
-use crate::job::{Action, Check, Job};
-use crate::pipeline::{Pass, Planner, Prepared, Work};
+use crate::ops::import::ImportPlanner;
+use crate::ops::rails::{self, Limits, Plan, Spared};
+use crate::ops::setup::{self, Start};
+use crate::options::{Command, Existing, Options};
 use crate::portal::users::{PortalUser, Role};
 use crate::portal::{Directory, payload};
-use crate::rails::{self, Limits, Plan, Spared};
 use crate::report::journal::JournalIndex;
 use crate::report::{Operation, RowResult, RowStatus, Summary};
-use crate::retry::Engine;
 use crate::roster::{Match, Roster};
-use crate::setup::{self, Start};
-use crate::stop::{Stop, Watch};
-use crate::{Command, Console, Error, Existing, Options};
 
 /// Of the enterprise's users, the share a sync may delete.
 const MAX_SHARE: f64 = 0.25;
@@ -83,7 +85,9 @@ pub(crate) async fn run(
         reporter,
         stop,
     };
-    crate::pipeline::run(pass).await.map_err(Error::Reporter)
+    crate::engine::pipeline::run(pass)
+        .await
+        .map_err(Error::Reporter)
 }
 
 /// What a plan is made of.

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::engine::job::Action;
+use crate::engine::pipeline::Prepared;
 use crate::human::{plural, thousands};
-use crate::job::Action;
-use crate::pipeline::Prepared;
 use crate::report::RowStatus;
 use crate::roster::Doubt;
 

@@ -68,7 +68,7 @@ const TEXT_FIELDS: &[&str] = USER_FIELDS.split_at(4).1.split_at(12).0;
 const LANGUAGES: [&str; 3] = ["en", "fr", "de"];
 
 /// The Rails time zone names the portal accepts (the first column).
-const TIME_ZONES_TSV: &str = include_str!("../../src/input/rails_time_zones.tsv");
+const TIME_ZONES_TSV: &str = include_str!("../../../src/input/rails_time_zones.tsv");
 
 fn is_time_zone(name: &str) -> bool {
     TIME_ZONES_TSV
