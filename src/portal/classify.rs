@@ -6,22 +6,44 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-/// A success answer's envelope: `data` kept as its JSON text.
+/// A success answer's envelope: where its `data` is, in the answer.
 #[derive(serde::Deserialize)]
-struct Envelope {
+struct Envelope<'a> {
     result: Option<bool>,
-    data: Option<Data>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
 }
 
-/// The `data` of a success answer, as its JSON text.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(transparent)]
-pub(crate) struct Data(Box<RawValue>);
+/// The `data` of a success answer, as its JSON text: the answer itself and
+/// where `data` lies in it, so that a 25 MB user list is not copied.
+#[derive(Debug, Clone)]
+pub(crate) struct Data {
+    answer: String,
+    range: std::ops::Range<usize>,
+}
 
 impl Data {
+    /// The `data` at `range` of the answer `body`.
+    fn new(body: Vec<u8>, range: std::ops::Range<usize>) -> Data {
+        match String::from_utf8(body) {
+            Ok(answer) if answer.get(range.clone()).is_some() => Data { answer, range },
+            // Not reached (serde_json read `data` as UTF-8 text): a copy then.
+            Ok(answer) => Data::copied(answer.as_bytes(), range),
+            Err(e) => Data::copied(e.as_bytes(), range),
+        }
+    }
+
+    fn copied(body: &[u8], range: std::ops::Range<usize>) -> Data {
+        let answer = String::from_utf8_lossy(body.get(range).unwrap_or_default()).into_owned();
+        Data {
+            range: 0..answer.len(),
+            answer,
+        }
+    }
+
     /// The JSON text.
     pub(crate) fn json(&self) -> &str {
-        self.0.get()
+        &self.answer[self.range.clone()]
     }
 }
 
@@ -84,7 +106,7 @@ pub(crate) fn classify(
     status: u16,
     retry_after: Option<&str>,
     location: Option<&str>,
-    body: &[u8],
+    body: Vec<u8>,
     now: SystemTime,
 ) -> Outcome {
     // No Content: done, and nothing to say (a PUT or a DELETE). A lookup
@@ -92,14 +114,26 @@ pub(crate) fn classify(
     if status == 204 {
         return Outcome::Success { data: None };
     }
-    if (200..=299).contains(&status)
-        && let Ok(Envelope {
-            result: Some(true),
-            data,
-        }) = serde_json::from_slice(body)
-    {
-        return Outcome::Success { data };
+    if (200..=299).contains(&status) {
+        // Where `data` lies in the answer; then the answer is moved (not
+        // copied) into it.
+        let found = match serde_json::from_slice::<Envelope<'_>>(&body) {
+            Ok(Envelope {
+                result: Some(true),
+                data,
+            }) => Some(data.map(|raw| {
+                let start = (raw.get().as_ptr() as usize).saturating_sub(body.as_ptr() as usize);
+                start..start + raw.get().len()
+            })),
+            _ => None,
+        };
+        if let Some(range) = found {
+            return Outcome::Success {
+                data: range.map(|r| Data::new(body, r)),
+            };
+        }
     }
+    let body = body.as_slice();
     let json: Option<Value> = serde_json::from_slice(body).ok();
     match status {
         200..=299 => match json
@@ -296,7 +330,7 @@ mod tests {
     use super::*;
 
     fn c(status: u16, body: &str) -> Outcome {
-        classify(status, None, None, body.as_bytes(), SystemTime::now())
+        classify(status, None, None, body.as_bytes().to_vec(), SystemTime::now())
     }
 
     #[test]
@@ -421,7 +455,7 @@ mod tests {
             302,
             None,
             Some("https://elsewhere.example/login"),
-            b"",
+            Vec::new(),
             SystemTime::now(),
         );
         let Outcome::Rejected { message } = o else {
@@ -442,19 +476,19 @@ mod tests {
     fn throttling_and_retry_after() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(
-            classify(429, None, None, b"", now),
+            classify(429, None, None, Vec::new(), now),
             Outcome::Throttled {
                 retry_after: Duration::from_secs(1)
             }
         );
         assert_eq!(
-            classify(429, Some("7"), None, b"", now),
+            classify(429, Some("7"), None, Vec::new(), now),
             Outcome::Throttled {
                 retry_after: Duration::from_secs(7)
             }
         );
         assert_eq!(
-            classify(429, Some("junk"), None, b"", now),
+            classify(429, Some("junk"), None, Vec::new(), now),
             Outcome::Throttled {
                 retry_after: Duration::from_secs(1)
             }

@@ -258,7 +258,7 @@ impl Portal {
             status,
             retry_after.as_deref(),
             location.as_deref(),
-            &body,
+            body,
             SystemTime::now(),
         );
         Attempt {

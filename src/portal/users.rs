@@ -115,12 +115,12 @@ pub(crate) enum NotAList {
     Malformed(#[source] serde_json::Error),
 }
 
-/// The list as it comes: straight, or under `users`.
+/// The list under `users`, as some portals wrap it. (Not an untagged enum
+/// of the two forms: serde would first copy the whole answer into a tree of
+/// its own to try each, several times the list's size.)
 #[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum List {
-    Plain(Vec<Listed>),
-    Wrapped { users: Vec<Listed> },
+struct Wrapped {
+    users: Vec<Listed>,
 }
 
 /// One entry of the list, read field by field (no JSON tree of the whole
@@ -284,8 +284,12 @@ pub(crate) fn parse_list(data: &str) -> Result<Vec<PortalUser>, NotAList> {
     if data.trim() == "null" {
         return Err(NotAList::Missing);
     }
-    let list = match serde_json::from_str(data).map_err(NotAList::Malformed)? {
-        List::Plain(l) | List::Wrapped { users: l } => l,
+    let list: Vec<Listed> = if data.trim_start().starts_with('{') {
+        serde_json::from_str::<Wrapped>(data)
+            .map_err(NotAList::Malformed)?
+            .users
+    } else {
+        serde_json::from_str(data).map_err(NotAList::Malformed)?
     };
     Ok(list.into_iter().map(Listed::into_user).collect())
 }
