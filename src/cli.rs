@@ -16,6 +16,8 @@ use crate::input::Source;
 use crate::options::{Command, Existing, Options};
 use crate::report::{OutputFormat, Summary};
 
+/// The examples of `--help` and the man page: each line fits 80 columns
+/// (the help is not re-wrapped, the man page not re-filled).
 const EXAMPLES: &str = "\
 Examples:
   Import users.csv with the defaults (8 in flight, 10 users/s):
@@ -29,7 +31,8 @@ Examples:
         --report report.csv --failed failed.csv config.json users.csv
 
   In CI, token from a secret, one JSON object per row on stdout:
-    XMC_ACCESS_TOKEN=$TOKEN xmc-user-importer --output json -q config.json users.csv
+    XMC_ACCESS_TOKEN=$TOKEN xmc-user-importer --output json -q \\
+        config.json users.csv
 
   Keep the enterprise in step with HR: export, edit, import the changes:
     xmc-user-importer export config.json users.csv
@@ -37,11 +40,52 @@ Examples:
 
   Offboarding, and a nightly sync that may delete at most 20 users:
     xmc-user-importer delete config.json leavers.csv
-    xmc-user-importer sync config.json hr.csv --delete-missing --max-deletes 20 --yes
+    xmc-user-importer sync config.json hr.csv --delete-missing \\
+        --max-deletes 20 --yes";
 
+const EXIT_CODES: &str = "\
 Exit codes: 0 every row done (created, updated, unchanged, skipped, deleted,
 absent or valid); 1 some row failed or was not attempted; 2 bad usage, config,
 CSV header, token, or portal unreachable (nothing sent); 130 interrupted.";
+
+/// The shared options a subcommand refuses (`setup` says why): hidden from
+/// its help, left out of its completion, named in its man page section.
+const REFUSED: [(&str, &[&str]); 3] = [
+    (
+        "export",
+        &[
+            "dry_run",
+            "offline",
+            "strict",
+            "report",
+            "failed",
+            "journal",
+            "sheet",
+            "output",
+            "columns",
+            "derive",
+            "generate_passwords",
+        ],
+    ),
+    (
+        "delete",
+        &["offline", "strict", "journal", "generate_passwords"],
+    ),
+    ("sync", &["offline", "journal"]),
+];
+
+/// Whether subcommand `sub` refuses (or has no use for) the shared option
+/// `id`: `completions` and `man` only print a text.
+fn refuses(sub: &str, id: &str) -> bool {
+    matches!(sub, "completions" | "man")
+        || REFUSED
+            .iter()
+            .any(|(name, ids)| *name == sub && ids.contains(&id))
+}
+
+fn after_help() -> String {
+    format!("{EXAMPLES}\n\n{EXIT_CODES}")
+}
 
 /// Create XMedius Cloud user accounts from a CSV file: concurrently, under a
 /// rate limit, retrying what can be retried, never creating a user twice.
@@ -51,7 +95,7 @@ CSV header, token, or portal unreachable (nothing sent); 130 interrupted.";
 #[command(
     name = "xmc-user-importer",
     version,
-    after_help = EXAMPLES,
+    after_help = after_help(),
     max_term_width = 100,
     subcommand_negates_reqs = true,
     override_usage = "xmc-user-importer [OPTIONS] <CONFIG> <CSV>\n       \
@@ -284,7 +328,74 @@ pub enum Invocation {
     Print(Vec<u8>),
 }
 
+/// The command line as the binary reads it: [`Args`], each subcommand's
+/// help showing only the shared options it accepts.
+#[must_use]
+pub fn command() -> clap::Command {
+    command_named(BIN)
+}
+
+/// [`command`], its subcommands called `NAME sync`… (a completion script's
+/// branches are named after them).
+fn command_named(name: &str) -> clap::Command {
+    let mut cmd = Args::command().bin_name(name);
+    let shared: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    for name in names {
+        // A subcommand's own copy of a global option is kept as it is
+        // (clap propagates only those it lacks): a hidden one, here.
+        let hidden = shared
+            .iter()
+            .filter(|a| refuses(&name, a.get_id().as_str()))
+            .map(|a| a.clone().hide(true));
+        let hidden: Vec<clap::Arg> = hidden.collect();
+        cmd = cmd.mut_subcommand(name, |sub| sub.args(hidden));
+    }
+    cmd.build();
+    cmd
+}
+
+/// The command line for a completion script: each subcommand has the
+/// shared options it accepts as its own, and no other (the scripts offer
+/// hidden options too).
+fn completion_command(name: &str) -> clap::Command {
+    let cmd = Args::command().bin_name(name);
+    let shared: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .map(|a| a.clone().global(false))
+        .collect();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    let mut cmd = cmd.mut_args(|a| a.global(false));
+    for sub in names {
+        let accepted = shared
+            .iter()
+            .filter(|a| !refuses(&sub, a.get_id().as_str()))
+            .cloned();
+        cmd = cmd.mut_subcommand(&sub, |s| s.args(accepted));
+    }
+    cmd
+}
+
 impl Args {
+    /// The arguments of this process, through [`command`]; exits on a usage error.
+    #[must_use]
+    pub fn from_env() -> Args {
+        use clap::FromArgMatches;
+        let matches = command().get_matches();
+        Args::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command()).exit())
+    }
+
     /// How much diagnostics `-v` asked for.
     #[must_use]
     pub fn verbosity(&self) -> u8 {
@@ -363,35 +474,123 @@ impl Args {
                     no_welcome_email: no_welcome_email || top.no_welcome_email,
                 },
             ),
-            Some(Cmd::Completions { shell }) => {
-                let mut out = Vec::new();
-                clap_complete::generate(shell, &mut Args::command(), "xmc-user-importer", &mut out);
-                return Invocation::Print(out);
-            }
+            Some(Cmd::Completions { shell }) => return Invocation::Print(completions(shell)),
             Some(Cmd::Man) => return Invocation::Print(man_page()),
         };
         Invocation::Run(Box::new(self.common.into_options(config, command)))
     }
 }
 
-/// The man page: the command, then each subcommand's own options.
+/// The binary's name.
+const BIN: &str = "xmc-user-importer";
+/// The name bash's script is generated for: `clap_complete` names its
+/// branches inconsistently for a name with a hyphen or an underscore
+/// (clap-rs/clap#6421, #6529), so
+/// that nothing past the subcommand completes. Generated for this name, the
+/// script is then registered for the real one.
+const BASH_NAME: &str = "xmcuserimporter";
+
+/// A completion script for `shell`, for every subcommand and value.
+fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    if shell != clap_complete::Shell::Bash {
+        clap_complete::generate(shell, &mut completion_command(BIN), BIN, &mut out);
+        return out;
+    }
+    let mut cmd = completion_command(BASH_NAME);
+    clap_complete::generate(shell, &mut cmd, BASH_NAME, &mut out);
+    let script = String::from_utf8_lossy(&out);
+    // Only the `complete -F _xmcuserimporter … NAME` lines name the command.
+    let script: Vec<String> = script
+        .lines()
+        .map(|line| {
+            match line
+                .strip_suffix(BASH_NAME)
+                .filter(|_| line.trim_start().starts_with("complete -F "))
+            {
+                Some(head) => format!("{head}{BIN}"),
+                None => line.to_owned(),
+            }
+        })
+        .collect();
+    let mut script = script.join("\n");
+    script.push('\n');
+    script.into_bytes()
+}
+
+/// The man page: the command and its options, each subcommand in a section
+/// of its own (no page refers to another), the examples as they are typed.
 fn man_page() -> Vec<u8> {
-    let cmd = Args::command();
+    let full = command();
+    let man = clap_mangen::Man::new(full.clone());
     let mut out = Vec::new();
     // Writing into a Vec cannot fail.
-    let _ = clap_mangen::Man::new(cmd.clone()).render(&mut out);
-    for sub in cmd
-        .get_subcommands()
-        .filter(|s| s.get_arguments().next().is_some())
-    {
-        let name = sub.get_name().to_uppercase();
-        out.extend_from_slice(format!(".SH \"{name}\"\n").as_bytes());
+    let _ = man.render_title(&mut out);
+    let _ = man.render_name_section(&mut out);
+    let _ = man.render_synopsis_section(&mut out);
+    let _ = man.render_description_section(&mut out);
+    let _ = man.render_options_section(&mut out);
+    out.extend_from_slice(b".SH COMMANDS\n");
+    // The subcommands' own arguments (the shared ones are above).
+    let own = Args::command();
+    for sub in own.get_subcommands() {
+        let name = sub.get_name();
+        let usage = sub
+            .clone()
+            .bin_name(format!("{BIN} {name}"))
+            .render_usage()
+            .to_string();
+        let usage = usage.trim_start_matches("Usage: ");
+        out.extend_from_slice(format!(".SS \"{}\"\n", roff(usage)).as_bytes());
         if let Some(about) = sub.get_about() {
-            out.extend_from_slice(format!("{about}\n").as_bytes());
+            out.extend_from_slice(format!("{}\n", roff(&about.to_string())).as_bytes());
         }
-        let _ = clap_mangen::Man::new(sub.clone()).render_options_section(&mut out);
+        let mut options = Vec::new();
+        let _ = clap_mangen::Man::new(sub.clone()).render_options_section(&mut options);
+        let options = String::from_utf8_lossy(&options).replace(".SH OPTIONS\n", "");
+        out.extend_from_slice(options.as_bytes());
+        let refused: Vec<String> = full
+            .get_arguments()
+            .filter(|a| a.is_global_set() && refuses(name, a.get_id().as_str()))
+            .filter_map(|a| a.get_long().map(|l| format!("\\-\\-{}", roff(l))))
+            .collect();
+        let shared = full.get_arguments().filter(|a| a.is_global_set()).count();
+        let note = match refused.len() {
+            0 => "The shared options above apply.".to_owned(),
+            n if n == shared => "The shared options above do not apply.".to_owned(),
+            _ => format!(
+                "The shared options above apply, except {}.",
+                refused.join(", ")
+            ),
+        };
+        out.extend_from_slice(format!(".PP\n{note}\n").as_bytes());
     }
+    out.extend_from_slice(b".SH EXAMPLES\n.nf\n");
+    for line in EXAMPLES.lines().skip(1) {
+        out.extend_from_slice(format!("{}\n", roff_line(line)).as_bytes());
+    }
+    out.extend_from_slice(b".fi\n.SH \"EXIT STATUS\"\n");
+    out.extend_from_slice(format!("{}\n", roff(&EXIT_CODES.replace('\n', " "))).as_bytes());
+    let _ = man.render_version_section(&mut out);
     out
+}
+
+/// Text for roff: backslashes and dashes escaped.
+fn roff(text: &str) -> String {
+    text.replace('\\', "\\e").replace('-', "\\-")
+}
+
+/// A line of a no-fill block: as [`roff`], and never read as a request.
+fn roff_line(line: &str) -> String {
+    let line = roff(line);
+    if line.starts_with(['.', '\'']) {
+        format!("\\&{line}")
+    } else if line.is_empty() {
+        // An empty line in no-fill mode is a blank line; keep it one.
+        String::new()
+    } else {
+        line
+    }
 }
 
 /// An import's command: the subcommand's flags, else those given before it.
@@ -502,10 +701,13 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Args::command().debug_assert();
+        command().debug_assert();
     }
 
     fn options(args: &[&str]) -> Options {
-        match Args::try_parse_from(args).unwrap().into_invocation() {
+        use clap::FromArgMatches;
+        let matches = command().try_get_matches_from(args).unwrap();
+        match Args::from_arg_matches(&matches).unwrap().into_invocation() {
             Invocation::Run(o) => *o,
             Invocation::Print(_) => panic!("a text, not a run"),
         }

@@ -144,6 +144,9 @@ impl Config {
             reason,
         };
         let map = json_object(path, bytes)?;
+        if let Some(reason) = mistyped_key(&map) {
+            return Err(invalid(reason));
+        }
         let warnings = map
             .keys()
             .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
@@ -172,6 +175,48 @@ impl Config {
         };
         Ok((config, warnings))
     }
+}
+
+/// Edits (insertions, deletions, substitutions, swaps of two neighbours)
+/// that make an unknown key a typo of a known one.
+const TYPO_EDITS: usize = 2;
+
+/// The known key an unknown key is a typo of, when it is one: `"endpiont"`
+/// ignored would send the run to the default endpoint, the production
+/// portal. A key that is set, and a typo of it, are both in the file: the
+/// typo is still an error (which one was meant?).
+fn mistyped_key(map: &Map<String, Value>) -> Option<String> {
+    map.keys()
+        .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
+        .find_map(|k| near_miss(k).map(|known| (k, known)))
+        .map(|(k, known)| {
+            format!(
+                "unknown key \"{k}\": did you mean \"{known}\"? Rename it to \"{known}\" (a \
+                 misspelt key would be ignored and its default used)"
+            )
+        })
+}
+
+/// The known key within [`TYPO_EDITS`] edits of `key` (case aside).
+fn near_miss(key: &str) -> Option<&'static str> {
+    let key = key.trim().to_lowercase();
+    KNOWN_KEYS
+        .iter()
+        .map(|k| (*k, strsim::damerau_levenshtein(&key, k)))
+        .filter(|(_, d)| *d <= TYPO_EDITS)
+        .min_by_key(|(_, d)| *d)
+        .map(|(k, _)| k)
+}
+
+/// ` (the file has "enterprise": a typo?)` for a missing key, when an
+/// unknown key of the file resembles it (further than [`near_miss`], which
+/// is an error of its own), or nothing.
+fn typo_of(map: &Map<String, Value>, wanted: &str) -> String {
+    map.keys()
+        .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
+        .find(|k| crate::suggest::closest(k, KNOWN_KEYS) == Some(wanted))
+        .map(|k| format!(" (the file has \"{k}\": a typo?)"))
+        .unwrap_or_default()
 }
 
 /// The file's JSON object, or an error naming the line and column.
@@ -208,8 +253,11 @@ fn enterprise_account(map: &Map<String, Value>) -> Result<String, String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .ok_or_else(|| {
-            "\"enterprise_account\" is missing or empty: set it to your enterprise's account name"
-                .into()
+            format!(
+                "\"enterprise_account\" is missing or empty: set it to your enterprise's account \
+                 name{}",
+                typo_of(map, "enterprise_account")
+            )
         })
 }
 
@@ -221,10 +269,13 @@ fn access_token(map: &Map<String, Value>, env_token: Option<Secret>) -> Result<S
         None => file_token
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or(
-                "\"access_token\" is missing or empty: set it, or set the XMC_ACCESS_TOKEN \
-                 environment variable (a token with the Manage users permission)",
-            )?
+            .ok_or_else(|| {
+                format!(
+                    "\"access_token\" is missing or empty: set it, or set the XMC_ACCESS_TOKEN \
+                     environment variable (a token with the Manage users permission){}",
+                    typo_of(map, "access_token")
+                )
+            })?
             .to_owned(),
     };
     if token.chars().any(char::is_control) {
@@ -236,8 +287,9 @@ fn access_token(map: &Map<String, Value>, env_token: Option<Secret>) -> Result<S
 fn password_mode(map: &Map<String, Value>) -> Result<PasswordMode, String> {
     let mode = string_key(map, "password_setup_mode")?.ok_or_else(|| {
         format!(
-            "\"password_setup_mode\" is missing: set it to one of {}",
-            quoted_list(&PasswordMode::NAMES)
+            "\"password_setup_mode\" is missing: set it to one of {}{}",
+            quoted_list(&PasswordMode::NAMES),
+            typo_of(map, "password_setup_mode")
         )
     })?;
     PasswordMode::parse(mode.trim()).ok_or_else(|| {
@@ -542,14 +594,42 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_warn_with_suggestion() {
-        let (_, w) = parse(
-            r#"{"enterprise_acount":"x","enterprise_account":"acme","access_token":"t","password_setup_mode":"random"}"#,
-        )
-        .unwrap();
+    fn a_key_a_typo_away_from_a_known_one_is_an_error_naming_both() {
+        for (typo, known) in [
+            ("endpiont", "endpoint"),
+            ("enterprise_acount", "enterprise_account"),
+            ("Access_Token", "access_token"),
+            ("password_setup_mod", "password_setup_mode"),
+        ] {
+            let json = OK.replacen('{', &format!("{{\"{typo}\":\"x\","), 1);
+            let e = parse(&json).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!(
+                    "unknown key \"{typo}\": did you mean \"{known}\"?"
+                )),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_far_unknown_key_warns_and_a_missing_key_names_its_look_alike() {
+        let (_, w) = parse(&OK.replacen('{', "{\"notes\":\"x\",", 1)).unwrap();
         assert_eq!(w.len(), 1);
-        assert!(w[0].contains("\"enterprise_acount\""));
-        assert!(w[0].contains("did you mean \"enterprise_account\""));
+        assert!(w[0].contains("unknown key \"notes\" is ignored"), "{w:?}");
+        let e = parse(r#"{"enterprise":"acme","access_token":"t","password_setup_mode":"random"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"enterprise_account\" is missing or empty")
+                && e.contains("(the file has \"enterprise\": a typo?)"),
+            "{e}"
+        );
+        let e =
+            parse(r#"{"enterprise_account":"a","access_key":"t","password_setup_mode":"random"}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("(the file has \"access_key\": a typo?)"), "{e}");
     }
 
     #[test]

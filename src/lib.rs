@@ -45,7 +45,7 @@ pub use options::{Command, Existing, Options};
 pub use portal::ClientError;
 pub use report::files::FileError;
 pub use report::journal::JournalError;
-pub use report::{Operation, OutputFormat, Passwords, Summary};
+pub use report::{Operation, OutputFormat, Passwords, Rerun, Summary, Tally};
 pub use secret::Secret;
 
 /// Runs what `opts.command` says.
@@ -53,6 +53,14 @@ pub use secret::Secret;
 /// # Errors
 /// When the run cannot start (nothing was sent): see [`Error`].
 pub async fn run(opts: Options, console: &mut dyn Console) -> Result<Summary, Error> {
+    let rerun = Rerun::of(&opts);
+    let mut summary = run_operation(opts, console).await?;
+    summary.rerun = Some(rerun);
+    Ok(summary)
+}
+
+/// Runs what `opts.command` says.
+async fn run_operation(opts: Options, console: &mut dyn Console) -> Result<Summary, Error> {
     let stop = Arc::new(Stop::default());
     match &opts.command {
         Command::Export { out } => {

@@ -3,12 +3,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use xmc_user_importer::cli::{Args, Invocation};
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = Args::from_env();
     let default_level = match args.verbosity() {
         0 => "warn",
         1 => "xmc_user_importer=info",

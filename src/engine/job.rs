@@ -8,7 +8,7 @@ use crate::engine::stop::Stop;
 use crate::input::Record;
 use crate::portal::Request;
 use crate::portal::users::{self, PortalUser, Role};
-use crate::report::{RowResult, RowStatus};
+use crate::report::{RowResult, RowStatus, Would};
 use crate::roster;
 
 /// What a row's request does, and so how its end reads.
@@ -179,19 +179,25 @@ impl Job {
         }
     }
 
-    /// What a dry run says of the row: valid, and what would be sent.
+    /// What a dry run says of the row: valid, and what would be sent
+    /// (`Would update: job_title: Clerk → Chief`).
     pub(crate) fn would(self) -> RowResult {
-        let message = match self.action {
-            Action::Create { .. } => None,
-            Action::Update { changes } => Some(format!("would update: {changes}")),
-            Action::Delete if self.record.file_line().is_none() => {
-                Some("would be deleted (not in the file)".to_owned())
-            }
-            Action::Delete => Some("would be deleted".to_owned()),
+        let (message, would) = match self.action {
+            Action::Create { .. } => (None, Would::Create),
+            Action::Update { changes } => (
+                Some(format!("would update: {changes}")),
+                Would::Update(changes),
+            ),
+            Action::Delete if self.record.file_line().is_none() => (
+                Some("would be deleted (not in the file)".to_owned()),
+                Would::Delete,
+            ),
+            Action::Delete => (Some("would be deleted".to_owned()), Would::Delete),
         };
         RowResult {
             message,
             warning: self.warning,
+            would: Some(would),
             ..RowResult::new(self.record, RowStatus::Valid)
         }
     }

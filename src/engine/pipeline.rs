@@ -53,7 +53,7 @@ pub(crate) async fn run(pass: Pass) -> Result<Summary, tokio::task::JoinError> {
         stop,
     } = pass;
     let (events_tx, events_rx) = mpsc::channel::<Event>(1024);
-    let reporter = report::spawn(reporter, events_rx);
+    let reporter = report::spawn(reporter, events_rx, stop.clone());
     let total = match &work {
         Work::Read { expected_rows, .. } => *expected_rows,
         Work::Decided { rows, last } => Some((rows.len() + last.len()) as u64),
@@ -278,14 +278,10 @@ async fn worker(
     }
 }
 
-/// Tells the user, through the reporter, that the run is winding down.
+/// Wakes the reporter when the run is winding down: it says so at once.
 async fn notice_stop(stop: Arc<Stop>, events: mpsc::WeakSender<Event>) {
     stop.stopped().await;
-    let notice = stop
-        .reason()
-        .unwrap_or(crate::engine::stop::StopReason::Interrupted)
-        .notice();
     if let Some(tx) = events.upgrade() {
-        let _ = tx.send(Event::Warning(notice)).await;
+        let _ = tx.send(Event::Stopping).await;
     }
 }

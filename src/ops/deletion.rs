@@ -229,6 +229,11 @@ fn plan_sync(
         .collect();
     let mut last = Vec::new();
     if !delete_missing {
+        // Said in the plan: the users --delete-missing would delete.
+        let would_delete = |i: usize| {
+            !named[i] && spared(p.roster, i, false).is_none() && p.roster.users()[i].id.is_some()
+        };
+        plan.kept_unnamed = (0..named.len()).filter(|i| would_delete(*i)).count() as u64;
         return (rows, last);
     }
     for (i, u) in p.roster.users().iter().enumerate() {

@@ -29,6 +29,9 @@ pub(crate) struct Plan {
     pub(crate) deletable: u64,
     /// The users a deletion would have reached but spares, by why.
     pub(crate) spared: BTreeMap<Spared, u64>,
+    /// A sync without `--delete-missing`: the users the file does not name
+    /// that `--delete-missing` would delete (it keeps them).
+    pub(crate) kept_unnamed: u64,
 }
 
 /// Why a user a deletion would have reached is spared.
@@ -127,6 +130,16 @@ impl Plan {
         if !self.spared.is_empty() {
             let spared: Vec<String> = self.spared.iter().map(|(s, n)| s.counted(*n)).collect();
             out.push(format!("spared: {}", spared.join(", ")));
+        }
+        if self.kept_unnamed > 0 {
+            let n = self.kept_unnamed;
+            out.push(format!(
+                "{} user{} the file does not name {} kept: --delete-missing would delete {}",
+                thousands(n),
+                plural(n),
+                if n == 1 { "is" } else { "are" },
+                if n == 1 { "it" } else { "them" },
+            ));
         }
         if self.delete > 0 {
             let more = self.delete.saturating_sub(self.delete_names.len() as u64);

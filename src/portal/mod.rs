@@ -311,9 +311,40 @@ fn transport_failure(e: &reqwest::Error, status: Option<u16>) -> Attempt {
 /// The innermost error's text: "connection refused" rather than reqwest's
 /// "error sending request for url (…)".
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    if answers_plain_http(e) {
+        return "the endpoint answers plain HTTP; for a local sandbox use http://".to_owned();
+    }
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;
     }
     cur.to_string()
+}
+
+/// An `https://` endpoint whose server answered in plain HTTP: TLS reads
+/// its first bytes as a record of no known type.
+fn answers_plain_http(e: &(dyn std::error::Error + 'static)) -> bool {
+    let plain = |r: &rustls::Error| {
+        matches!(
+            r,
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
+        )
+    };
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<rustls::Error>() {
+            return plain(r);
+        }
+        // An I/O error wraps the TLS one, maybe in another I/O error; its
+        // `source` skips the wrapped error.
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            cur = Some(inner);
+            continue;
+        }
+        cur = err.source();
+    }
+    false
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{RowResult, RowStatus};
+use super::{RowResult, RowStatus, Would};
 
 /// How a row is named in a line: its e-mail, else its username, else its line.
 pub(crate) fn who<'a>(
@@ -29,7 +29,16 @@ pub(crate) fn text(out: &mut Vec<u8>, r: &RowResult, username: &str, email: &str
         RowStatus::Unchanged => "Unchanged".to_owned(),
         RowStatus::Deleted => "Deleted".to_owned(),
         RowStatus::Absent => "Absent: no such user".to_owned(),
-        RowStatus::Valid => "Valid".to_owned(),
+        RowStatus::Valid => match &r.would {
+            Some(Would::Create) => "Would create".to_owned(),
+            Some(Would::Update(changes)) => format!("Would update: {changes}"),
+            Some(Would::Delete) if r.record.file_line().is_none() => {
+                "Would delete (not in the file)".to_owned()
+            }
+            Some(Would::Delete) => "Would delete".to_owned(),
+            // --offline: what it would do is not known.
+            None => "Valid".to_owned(),
+        },
         RowStatus::Skipped => format!("Skipped: {msg}"),
         // Named by its line already: not twice.
         RowStatus::Failed if r.local && username.is_empty() && email.is_empty() => {
@@ -118,6 +127,35 @@ mod tests {
         let mut out = Vec::new();
         text(&mut out, &RowResult::new(rec(), RowStatus::Valid), "", "");
         assert_eq!(String::from_utf8(out).unwrap(), "line 7... Valid\n");
+    }
+
+    #[test]
+    fn a_dry_run_says_what_it_would_do() {
+        let would = |w| RowResult {
+            would: Some(w),
+            ..RowResult::new(rec(), RowStatus::Valid)
+        };
+        let who = "tirion.lannister@westeros.com... ";
+        assert_eq!(
+            render(&would(Would::Create)),
+            format!("{who}Would create\n")
+        );
+        assert_eq!(
+            render(&would(Would::Update("job_title: Clerk → Chief".into()))),
+            format!("{who}Would update: job_title: Clerk → Chief\n")
+        );
+        assert_eq!(
+            render(&would(Would::Delete)),
+            format!("{who}Would delete\n")
+        );
+        let beyond = RowResult {
+            would: Some(Would::Delete),
+            ..RowResult::new(Record::not_in_file(vec![]), RowStatus::Valid)
+        };
+        assert_eq!(
+            render(&beyond),
+            format!("{who}Would delete (not in the file)\n")
+        );
     }
 
     #[test]

@@ -8,15 +8,17 @@ mod lines;
 mod summary;
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::engine::stop::{Stop, StopReason};
 use crate::input::{Column, Generated, Header, Record};
 use crate::sanitize;
-pub use summary::{Operation, Passwords, Summary};
+pub use summary::{Operation, Passwords, Rerun, Summary, Tally};
 
 use crate::human::{plural, thousands};
 
@@ -80,6 +82,17 @@ pub(crate) struct RowResult {
     pub(crate) local: bool,
     /// Done by an earlier run, per the journal: not written to it again.
     pub(crate) from_journal: bool,
+    /// A dry run's row (`Valid`): what the run would do with it.
+    pub(crate) would: Option<Would>,
+}
+
+/// What a dry run would do with a row, in the run's own words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Would {
+    Create,
+    /// The changes: `job_title: Clerk → Chief`.
+    Update(String),
+    Delete,
 }
 
 impl RowResult {
@@ -93,6 +106,7 @@ impl RowResult {
             warning: None,
             local: false,
             from_journal: false,
+            would: None,
         }
     }
 
@@ -118,6 +132,8 @@ pub(crate) enum Event {
     Warning(String),
     /// The number of rows, once counted (for the bar's total).
     Total(u64),
+    /// The run is stopping (Ctrl-C, a revoked token…): say so now.
+    Stopping,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -157,8 +173,9 @@ pub(crate) struct ReporterSetup {
 pub(crate) fn spawn(
     setup: ReporterSetup,
     rx: mpsc::Receiver<Event>,
+    stop: Arc<Stop>,
 ) -> tokio::task::JoinHandle<Summary> {
-    tokio::task::spawn_blocking(move || Reporter::new(setup).run(rx))
+    tokio::task::spawn_blocking(move || Reporter::new(setup, stop).run(rx))
 }
 
 struct Reporter {
@@ -172,6 +189,9 @@ struct Reporter {
     io_errors: Vec<String>,
     /// Per-row warning text → how many rows had it (only the first few are shown).
     row_warnings: std::collections::HashMap<String, u64>,
+    stop: Arc<Stop>,
+    /// The stop was said (once, the bar cleared first).
+    stop_noticed: bool,
 }
 
 /// Rows shown with the same warning (or not attempted) before the rest are
@@ -182,7 +202,7 @@ const SAME_WARNING_SHOWN: u64 = 3;
 const WARNING_TEXTS_COUNTED: usize = 10_000;
 
 impl Reporter {
-    fn new(setup: ReporterSetup) -> Reporter {
+    fn new(setup: ReporterSetup, stop: Arc<Stop>) -> Reporter {
         let bar = setup.progress.then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
             bar.set_style(spinner_style());
@@ -211,7 +231,29 @@ impl Reporter {
             last_message: Instant::now(),
             io_errors: Vec::new(),
             row_warnings: std::collections::HashMap::new(),
+            stop,
+            stop_noticed: false,
         }
+    }
+
+    /// Once the run is stopping: the bar is cleared for good (its counts
+    /// would be left frozen above what follows, and no longer final), then
+    /// the notice, before any row the stop left unsent.
+    fn notice_stop(&mut self) {
+        if self.stop_noticed || !self.stop.is_stopped() {
+            return;
+        }
+        self.stop_noticed = true;
+        self.flush_stdout();
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let notice = self
+            .stop
+            .reason()
+            .unwrap_or(StopReason::Interrupted)
+            .notice();
+        self.warn(&notice);
     }
 
     fn run(mut self, mut rx: mpsc::Receiver<Event>) -> Summary {
@@ -228,9 +270,13 @@ impl Reporter {
                 }
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
             };
+            // Checked before each event: a row the stop left unsent is
+            // only ever made after the stop.
+            self.notice_stop();
             match event {
                 Event::Row(r) => self.row(r),
                 Event::Warning(w) => self.warn(&w),
+                Event::Stopping => {}
                 Event::Total(n) => {
                     if let Some(bar) = &self.bar {
                         bar.set_length(n);
@@ -247,7 +293,7 @@ impl Reporter {
 
     #[allow(clippy::needless_pass_by_value)] // the row ends here: it is the reporter's to drop
     fn row(&mut self, mut r: RowResult) {
-        self.count(r.status, r.record.file_line().is_some());
+        self.count(&r);
         let header = &self.setup.header;
         // A row whose cells do not line up with the header is named by its
         // line only: its "email" could be its password.
@@ -268,6 +314,18 @@ impl Reporter {
         r.warning = r.warning.as_deref().map(shown);
         self.password(&mut r, &username, &email);
         self.print_line(&r, &username, &email);
+        if r.status == RowStatus::Failed
+            && self.summary.first_failures.len() < summary::FAILURES_SHOWN
+        {
+            let who = lines::who(&r, &username, &email);
+            let why = r.message.as_deref().unwrap_or("failed");
+            self.summary
+                .first_failures
+                .push(match r.record.file_line() {
+                    Some(line) => format!("line {line}: {who}: {why}"),
+                    None => format!("{who} (not in the file): {why}"),
+                });
+        }
         if let Some(w) = r.warning.clone()
             && self.setup.output == OutputFormat::Text
         {
@@ -283,23 +341,20 @@ impl Reporter {
         }
     }
 
-    fn count(&mut self, status: RowStatus, of_the_file: bool) {
+    fn count(&mut self, r: &RowResult) {
+        let of_the_file = r.record.file_line().is_some();
         let s = &mut self.summary;
         // A sync's deletion of a user the file does not name is no row of it.
         s.rows += u64::from(of_the_file);
         s.not_in_file += u64::from(!of_the_file);
-        let unfinished = matches!(status, RowStatus::Failed | RowStatus::NotAttempted);
+        s.sent += u64::from(r.attempts > 0);
+        let unfinished = matches!(r.status, RowStatus::Failed | RowStatus::NotAttempted);
         s.to_retry += u64::from(of_the_file && unfinished);
-        match status {
-            RowStatus::Created => s.created += 1,
-            RowStatus::Updated => s.updated += 1,
-            RowStatus::Unchanged => s.unchanged += 1,
-            RowStatus::Skipped => s.skipped += 1,
-            RowStatus::Deleted => s.deleted += 1,
-            RowStatus::Absent => s.absent += 1,
-            RowStatus::Failed => s.failed += 1,
-            RowStatus::NotAttempted => s.not_attempted += 1,
-            RowStatus::Valid => s.valid += 1,
+        let mut one = Tally::default();
+        *one.slot(r.status, r.would.as_ref()) = 1;
+        s.add(&one);
+        if !of_the_file {
+            *s.beyond.slot(r.status, r.would.as_ref()) += 1;
         }
     }
 
@@ -452,6 +507,7 @@ impl Reporter {
     }
 
     fn finish(mut self) -> Summary {
+        self.notice_stop();
         if self.setup.output == OutputFormat::Text
             && self.summary.not_attempted > SAME_WARNING_SHOWN
         {

@@ -446,7 +446,10 @@ fn dry_run_sends_no_post() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert_eq!(stdout.lines().count(), 200);
     assert_eq!(
-        stdout.lines().filter(|l| l.ends_with("... Valid")).count(),
+        stdout
+            .lines()
+            .filter(|l| l.ends_with("... Would create"))
+            .count(),
         180
     );
     assert_failures(&stdout, &bad);
@@ -547,5 +550,15 @@ fn strict_fails_unknown_groups_and_fax_numbers() {
     );
     assert_has(&stdout, "jon@westeros.com... Success");
     assert_eq!(sb.post_count(), 1);
-    assert!(!stderr.contains("Dragonstone"), "{stderr}");
+    // No warning: a failure (shown again after the summary, as failures are).
+    assert!(
+        !stderr
+            .lines()
+            .any(|l| l.starts_with("warning:") && l.contains("Dragonstone")),
+        "{stderr}"
+    );
+    assert_has(
+        &stderr,
+        "  line 2: dany@westeros.com: group \"Dragonstone\" does not exist",
+    );
 }

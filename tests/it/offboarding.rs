@@ -105,7 +105,7 @@ fn delete_fifty_named_five_unknown_and_an_administrator() {
         .count();
     assert_eq!(would, 50, "{rows:?}");
     assert_eq!(rows.iter().filter(|r| r["status"] == "absent").count(), 5);
-    assert_eq!(count_lines(&out, "... Valid"), 50);
+    assert_eq!(count_lines(&out, "... Would delete"), 50);
 
     // --yes: exactly the 50; the administrator is spared and fails.
     let out = run("delete", &ws, &csv, &["--yes"]);
@@ -291,7 +291,8 @@ fn sync_under_faults_makes_the_enterprise_the_file() {
     );
     assert_has(
         &stderr,
-        "20 created, 10 updated, 130 unchanged, 10 deleted, 0 failed in ",
+        "160 rows: 20 created, 10 updated, 130 unchanged, 0 failed; 10 users the file does not \
+         name: 10 deleted in ",
     );
     let faults: usize = sb.fault_counts().values().sum();
     assert!(faults >= 5, "too few faults to mean anything: {faults}");
@@ -373,7 +374,7 @@ fn sync_under_faults_makes_the_enterprise_the_file() {
     );
     assert_has(
         &stderr,
-        "160 rows: 0 created, 0 updated, 160 unchanged, 0 deleted, 0 failed in ",
+        "160 rows: 0 created, 0 updated, 160 unchanged, 0 failed in ",
     );
     assert_eq!(write_requests(&sb), writes);
     assert_eq!(count_lines(&out, "... Unchanged"), 160);
@@ -620,23 +621,29 @@ fn a_sync_stopped_before_its_deletions_counts_them_apart() {
     assert_has(&stderr, "stopped: the portal refused the access token");
     // 15 rows (not 20), and a rate a run could reach (the deletions not
     // attempted are not subtracted from the rows).
+    // (How many of the 12 failed or were not attempted depends on what was
+    // in flight when the token was refused.)
+    assert_has(&stderr, "15 rows: 0 created, 3 updated, 0 unchanged, ");
     assert_has(
         &stderr,
-        "15 rows: 0 created, 3 updated, 0 unchanged, 0 deleted, ",
+        "; 5 users the file does not name: 5 not attempted in ",
     );
     let summary = stderr.lines().find(|l| l.starts_with("15 rows: ")).unwrap();
-    let rate: f64 = summary
+    // No rate for a blink; else one of what was sent.
+    if let Some(rate) = summary
         .rsplit_once('(')
         .and_then(|(_, r)| r.split_once(' '))
-        .map(|(r, _)| r.parse().unwrap())
-        .unwrap();
-    assert!(rate < 1e6, "{summary}");
+        .map(|(r, _)| r.parse::<f64>().unwrap())
+    {
+        assert!(rate < 1e6, "{summary}");
+    }
     assert_has(&stderr, "(12 rows, owner-only");
     // Finished by an update: a sync of those 12 rows would delete the rest.
     assert_has(
         &stderr,
         &format!(
-            "fix them and run: xmc-user-importer import CONFIG {} --existing update",
+            ": xmc-user-importer import {} {} --existing update",
+            ws.config.display(),
             failed.display()
         ),
     );

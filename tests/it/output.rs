@@ -332,3 +332,260 @@ fn a_dry_run_reads_the_journal_but_never_writes_it() {
         ));
     assert_eq!(std::fs::read(&journal).unwrap(), bytes);
 }
+
+/// A dry run says what each row would do, in the run's own words, and its
+/// summary adds up to the rows.
+#[test]
+fn a_dry_run_says_what_it_would_do() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    sb.add_user_with(
+        "user",
+        serde_json::json!({"username": "varys", "email": "varys@westeros.com", "job_title": "Clerk"}),
+    );
+    sb.add_user("ghost", "ghost@westeros.com");
+    let mut csv = String::from(
+        "username,email,job_title\n\
+         varys,varys@westeros.com,Chief\n\
+         bronn,bronn@westeros.com,Sellsword\n",
+    );
+    // Enough users that a sync may delete one (at most a quarter).
+    for name in ["pod", "hodor", "osha", "gilly"] {
+        sb.add_user(name, &format!("{name}@westeros.com"));
+        writeln!(csv, "{name},{name}@westeros.com,").unwrap();
+    }
+    let ws = Workspace::new(&sb, "random");
+    let csv = ws.write("u.csv", csv);
+    let out = run_code(&mut ws.cmd(&["--dry-run", "--existing", "update"], &csv), 0);
+    let lines = lines_of(&out);
+    for want in [
+        "varys@westeros.com... Would update: job_title: Clerk → Chief",
+        "pod@westeros.com... Unchanged",
+        "bronn@westeros.com... Would create",
+    ] {
+        assert!(
+            lines.contains(&want.to_owned()),
+            "{want:?} not in {lines:#?}"
+        );
+    }
+    assert_has(
+        &stderr_of(&out),
+        "6 rows: 1 to create, 1 to update, 4 unchanged, 0 failed in ",
+    );
+
+    // A delete: `Would delete`.
+    let leavers = ws.write(
+        "leavers.csv",
+        "email\nghost@westeros.com\nnobody@westeros.com\n",
+    );
+    let out = run_code(
+        importer()
+            .args(["delete", "--dry-run"])
+            .arg(&ws.config)
+            .arg(&leavers),
+        0,
+    );
+    assert_eq!(
+        lines_of(&out),
+        [
+            "ghost@westeros.com... Would delete",
+            "nobody@westeros.com... Absent: no such user"
+        ]
+    );
+    assert_has(
+        &stderr_of(&out),
+        "2 rows: 1 to delete, 1 absent, 0 failed in ",
+    );
+
+    // A sync: the deletion of a user the file does not name is no row of
+    // it, and is counted apart.
+    let out = run_code(
+        importer()
+            .args(["sync", "--dry-run", "--delete-missing"])
+            .arg(&ws.config)
+            .arg(&csv),
+        0,
+    );
+    let lines = lines_of(&out);
+    assert!(
+        lines.contains(&"ghost@westeros.com... Would delete (not in the file)".to_owned()),
+        "{lines:#?}"
+    );
+    assert_has(
+        &stderr_of(&out),
+        "6 rows: 1 to create, 1 to update, 4 unchanged, 0 failed; 1 user the file does not \
+         name: 1 to delete in ",
+    );
+    assert_eq!(sb.count_method("POST") + sb.count_method("PUT"), 0);
+    assert_eq!(sb.count_method("DELETE"), 0);
+
+    // Without --delete-missing, the users the file does not name are said.
+    let out = run_code(
+        importer()
+            .args(["sync", "--dry-run"])
+            .arg(&ws.config)
+            .arg(&csv),
+        0,
+    );
+    let stderr = stderr_of(&out);
+    assert_has(
+        &stderr,
+        "1 user the file does not name is kept: --delete-missing would delete it",
+    );
+    assert!(!stdout_of(&out).contains("ghost"), "{}", stdout_of(&out));
+}
+
+/// After the summary, the failed rows again: the first ten, then a count.
+#[test]
+fn the_failed_rows_are_shown_again_after_the_summary() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    let mut csv = String::from("username,email\n");
+    for i in 1..=30 {
+        if i % 2 == 0 {
+            writeln!(csv, "bad{i},not-an-email-{i}").unwrap();
+        } else {
+            writeln!(csv, "user{i},user{i}@westeros.com").unwrap();
+        }
+    }
+    let csv = ws.write("u.csv", csv);
+    let out = run_code(
+        ws.cmd(&["--report", "report.csv"], &csv)
+            .current_dir(ws.dir.path()),
+        1,
+    );
+    let stderr = stderr_of(&out);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let summary = lines
+        .iter()
+        .position(|l| l.starts_with("30 rows: 15 created, 0 skipped, 15 failed"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let at = lines
+        .iter()
+        .position(|l| *l == "failures:")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(at > summary, "{stderr}");
+    assert_eq!(
+        lines[at + 1],
+        "  line 3: not-an-email-2: email does not appear to be valid (\"not-an-email-2\")"
+    );
+    assert!(
+        lines[at + 10].starts_with("  line 21: not-an-email-20: "),
+        "{stderr}"
+    );
+    assert_eq!(lines[at + 11], "  … and 5 more in report.csv");
+}
+
+/// Ctrl-C: the notice comes before any row the stop left unsent, and the
+/// tip runs, as printed, the rows left, with the run's config and pace.
+#[test]
+fn after_ctrl_c_the_tip_runs_as_printed() {
+    use std::process::Stdio;
+    let sb = Sandbox::start(SandboxConfig {
+        latency: std::time::Duration::from_millis(50),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    // A config path with a space: the tip must quote it.
+    let config = ws.path("my config.json");
+    std::fs::rename(&ws.config, &config).unwrap();
+    let csv = ws.write("u.csv", users_csv(300, false));
+    let screen = ws.path("screen.txt");
+    let file = std::fs::File::create(&screen).unwrap();
+    let child = importer_std()
+        .args(["-c", "3", "-r", "40", "--no-progress", "--failed", "f.csv"])
+        .arg(&config)
+        .arg(&csv)
+        .current_dir(ws.dir.path())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while sb.post_count() < 10 {
+        assert!(t.elapsed().as_secs() < 30, "the import never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let screen = std::fs::read_to_string(&screen).unwrap();
+    assert_eq!(out.status.code(), Some(130), "{screen}");
+    let notice = screen
+        .find("interrupted: no new rows are sent")
+        .unwrap_or_else(|| panic!("{screen}"));
+    let first_unsent = screen
+        .find("Not attempted:")
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(notice < first_unsent, "{screen}");
+    let tip = screen
+        .lines()
+        .find_map(|l| l.strip_prefix("tip: run the rows not attempted: "))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert_eq!(
+        tip,
+        format!("xmc-user-importer '{}' f.csv -c 3 -r 40", config.display())
+    );
+    // Run as printed (the binary under test for its name): the rest is created.
+    let words = shlex::split(tip).unwrap();
+    assert_eq!(words[0], "xmc-user-importer");
+    let again = run_code(
+        importer()
+            .args(&words[1..])
+            .arg("--no-progress")
+            .current_dir(ws.dir.path()),
+        0,
+    );
+    assert_has(&stderr_of(&again), " created, 0 skipped, 0 failed");
+    assert_eq!(sb.created().len(), 300);
+}
+
+/// An `https://` endpoint whose server speaks plain HTTP says so, and what
+/// to write instead.
+#[test]
+fn https_to_a_plain_http_server_says_so() {
+    let sb = Sandbox::start(SandboxConfig::default());
+    let ws = Workspace::new(&sb, "random");
+    ws.edit_config("http://", "https://");
+    let csv = ws.write("u.csv", "username,email\na,a@westeros.com\n");
+    let out = run_code(&mut ws.cmd(&["--retries", "0"], &csv), 2);
+    assert_has(
+        &stderr_of(&out),
+        "the endpoint answers plain HTTP; for a local sandbox use http://",
+    );
+    assert_eq!(sb.post_count(), 0);
+}
+
+/// On a terminal, a stop clears the bar before its notice, and no bar is
+/// drawn after it: every count printed after the notice is final.
+#[test]
+fn on_a_stop_the_bar_is_cleared_before_the_notice() {
+    let sb = Sandbox::start(SandboxConfig {
+        latency: std::time::Duration::from_millis(50),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let csv = ws.write("u.csv", users_csv(400, false));
+    // In the terminal's shell: the import in the background, stopped (SIGTERM
+    // is Ctrl-C's twin; a background job of a script ignores SIGINT) once
+    // the bar has drawn a while.
+    let args = format!(
+        "-c 2 -r 20 -q {} {} & p=$!; sleep 1.5; kill -TERM $p; wait $p",
+        ws.config.display(),
+        csv.display()
+    );
+    let (code, screen) = on_a_terminal(&args, "");
+    assert_eq!(code, Some(130), "{screen}");
+    let notice = screen
+        .find("interrupted: no new rows are sent")
+        .unwrap_or_else(|| panic!("no notice in {screen:?}"));
+    let (before, after) = screen.split_at(notice);
+    assert!(
+        before.contains("/400"),
+        "no bar before the stop: {before:?}"
+    );
+    assert!(!after.contains("/400"), "a bar after the notice: {after:?}");
+    let summary = after
+        .find("400 rows: ")
+        .unwrap_or_else(|| panic!("{after:?}"));
+    assert!(after[summary..].contains("not attempted"), "{after:?}");
+}
