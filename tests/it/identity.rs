@@ -7,23 +7,10 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::path::Path;
 
+use crate::support::run_sub as run;
 use crate::support::*;
 use serde_json::{Value, json};
-
-/// `xmc-user-importer SUB CONFIG CSV ARGS… -r 0 --no-progress`.
-fn run(sub: &str, ws: &Workspace, csv: &Path, args: &[&str]) -> std::process::Output {
-    importer()
-        .arg(sub)
-        .arg(&ws.config)
-        .arg(csv)
-        .args(args)
-        .args(["-r", "0", "--no-progress"])
-        .timeout(std::time::Duration::from_secs(60))
-        .output()
-        .unwrap()
-}
 
 /// The paths of every PUT and DELETE, as `METHOD path`.
 fn writes(sb: &Sandbox) -> Vec<String> {

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::support::run_sub as run;
 use crate::support::*;
 use serde_json::{Value, json};
 
@@ -18,19 +19,6 @@ const FAULTS: [Fault; 4] = [
 
 fn count_lines(out: &std::process::Output, suffix: &str) -> usize {
     lines_of(out).iter().filter(|l| l.ends_with(suffix)).count()
-}
-
-/// `xmc-user-importer SUBCOMMAND CONFIG CSV ARGS… -r 0 -c 16 --no-progress`.
-fn run(sub: &str, ws: &Workspace, csv: &Path, args: &[&str]) -> std::process::Output {
-    importer()
-        .arg(sub)
-        .arg(&ws.config)
-        .arg(csv)
-        .args(args)
-        .args(["-r", "0", "-c", "16", "--no-progress"])
-        .timeout(std::time::Duration::from_secs(120))
-        .output()
-        .unwrap()
 }
 
 fn usernames(sb: &Sandbox) -> BTreeSet<String> {

@@ -86,6 +86,20 @@ impl Workspace {
     }
 }
 
+/// `xmc-user-importer SUBCOMMAND CONFIG CSV ARGS… -r 0 -c 16 --no-progress`:
+/// an operation against the sandbox at full speed.
+pub fn run_sub(sub: &str, ws: &Workspace, csv: &Path, args: &[&str]) -> std::process::Output {
+    importer()
+        .arg(sub)
+        .arg(&ws.config)
+        .arg(csv)
+        .args(args)
+        .args(["-r", "0", "-c", "16", "--no-progress"])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap()
+}
+
 /// `n` valid users, `user0001,user0001@example.com,…` with a header for `mode`.
 pub fn users_csv(n: usize, manual: bool) -> String {
     let mut s = String::from(if manual {
