@@ -444,6 +444,11 @@ impl Controller {
         }
     }
 
+    /// `--rate` (`None` for `-r 0`).
+    pub(crate) fn ceiling(&self) -> Option<f64> {
+        self.ceiling
+    }
+
     /// The pace in force: requests per second, `None` for no limit.
     pub(crate) fn rate(&self) -> Option<f64> {
         self.rate

@@ -1,0 +1,107 @@
+//! The pace against the limiters real portals run, over real HTTP: limits
+//! advertised in the answers' headers (both forms), fixed and sliding
+//! windows, 429s that no limit explains.
+
+mod support;
+
+use std::time::Duration;
+
+use predicates::prelude::*;
+use support::sandbox::{Advertise, RateLimit, Window};
+use support::*;
+
+/// POSTs per second at the sandbox, first arrival to last.
+fn post_rate(sb: &Sandbox) -> f64 {
+    let at = sb.post_times();
+    let span = at.last().unwrap() - at.first().unwrap();
+    (at.len() - 1) as f64 / span
+}
+
+/// A token bucket of 40/s (burst 5) that says so on every answer: the pool
+/// paces from the first answer's headers, so no 429 is needed to learn the
+/// limit (the first request goes alone for that), in either form.
+#[test]
+fn an_advertised_limit_is_paced_without_drawing_429s() {
+    for advertise in [Advertise::Fields, Advertise::Structured] {
+        let sb = Sandbox::start(SandboxConfig {
+            latency: Duration::from_millis(20),
+            rate_limit: Some(RateLimit::new(40.0, 5)),
+            advertise,
+            ..Default::default()
+        });
+        let ws = Workspace::new(&sb, "random");
+        let rows = 240;
+        let csv = ws.write("u.csv", users_csv(rows, false));
+        let out = ws
+            .cmd(&["-c", "32", "-r", "0", "-q", "-v"], &csv)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        assert_eq!(sb.created().len(), rows);
+        let throttled = sb.count_status(429);
+        assert!(throttled <= 3, "{advertise:?}: {throttled} × 429");
+        let rate = post_rate(&sb);
+        assert!(
+            (34.0..=41.0).contains(&rate),
+            "{advertise:?}: {rate:.1} POSTs/s under an advertised 40/s"
+        );
+        assert_has(
+            &stderr_of(&out),
+            "pace: just under the limit the portal advertises",
+        );
+    }
+}
+
+/// Headers that a 429 contradicts (it came while they said requests
+/// remained: here 429s a proxy adds at random) are not the limit that
+/// throttles: they are ignored for the rest of the run, and `-v` says so.
+#[test]
+fn headers_a_429_contradicts_are_distrusted() {
+    let sb = Sandbox::start(SandboxConfig {
+        rate_limit: Some(RateLimit::new(1000.0, 100)),
+        advertise: Advertise::Fields,
+        fault_rate: 0.05,
+        faults: vec![Fault::Throttle],
+        throttle_retry_after: Some("1".into()),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let rows = 100;
+    let csv = ws.write("u.csv", users_csv(rows, false));
+    ws.cmd(&["-c", "8", "-r", "0", "-q", "-v"], &csv)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "429 although the portal's headers said requests remained",
+        ));
+    assert_eq!(sb.created().len(), rows);
+}
+
+/// A fixed window that advertises itself (`Rack::Attack` with headers
+/// added): 30 per 2 s is paced at 15/s from the first answer, without a 429
+/// per window.
+#[test]
+fn an_advertised_fixed_window_is_spread_over_the_window() {
+    let sb = Sandbox::start(SandboxConfig {
+        latency: Duration::from_millis(20),
+        window: Some(Window::Fixed {
+            limit: 30,
+            period: Duration::from_secs(2),
+            retry_after: true,
+        }),
+        advertise: Advertise::Fields,
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let rows = 90;
+    let csv = ws.write("u.csv", users_csv(rows, false));
+    ws.cmd(&["-c", "16", "-r", "0", "-q"], &csv)
+        .assert()
+        .success();
+    assert_eq!(sb.created().len(), rows);
+    let throttled = sb.count_status(429);
+    assert!(throttled <= 2, "{throttled} × 429");
+    let rate = post_rate(&sb);
+    assert!((12.0..=15.5).contains(&rate), "{rate:.1} POSTs/s for 15/s");
+}
