@@ -387,6 +387,10 @@ fn log_change(change: Change, before: Option<f64>, c: &Controller) {
         }
         Change::Probe => "quiet for a while: probing above the portal's rate",
         Change::Climb => "climbing",
+        Change::Noise => {
+            "429 at a pace already lowered for one: they come whatever the pace, so they are \
+             not the portal's limit; the pace before is restored"
+        }
     };
     if after == before {
         if change == Change::Kept {
