@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sandbox::{RateLimit, Sandbox, SandboxConfig};
+use sandbox::{Advertise, Fault, RateLimit, Sandbox, SandboxConfig, Window};
 
 const BIN: &str = env!("CARGO_BIN_EXE_xmc-user-importer");
 
@@ -169,6 +169,7 @@ fn main() {
     };
     if std::env::args().any(|a| a == "--adaptive") {
         adaptive_pacing(&env, quick);
+        limiter_shapes(&env, quick);
         return;
     }
     if std::env::args().any(|a| a == "--roster") {
@@ -347,6 +348,7 @@ fn main() {
         println!("\nunder 95% of the ceiling: {}", misses.join("; "));
     }
     adaptive_pacing(&env, quick);
+    limiter_shapes(&env, quick);
     roster_and_workbooks(&env, quick);
 }
 
@@ -422,6 +424,281 @@ fn adaptive_pacing(env: &Env, quick: bool) {
     } else {
         println!("missed: {}", misses.join("; "));
     }
+}
+
+/// One row of the limiter-shapes table: a portal, how the importer is run,
+/// and what the run should reach.
+struct Shape {
+    name: &'static str,
+    config: SandboxConfig,
+    rows: usize,
+    conc: u32,
+    extra: &'static [&'static str],
+    /// The rate the portal allows (users/s), or `None`: the pause-bound
+    /// of the same portal without its 429s, measured first.
+    allows: Option<f64>,
+    /// The share of it to reach, and the most 429s (`None`: the budget of
+    /// `--concurrency` + 1% of the rows).
+    target: f64,
+    most_429s: Option<usize>,
+    /// `(after, limit)`: the token bucket changes to this mid-run.
+    change: Option<(Duration, RateLimit)>,
+}
+
+fn faulty(latency: u64, fault_rate: f64, faults: Vec<Fault>) -> SandboxConfig {
+    SandboxConfig {
+        latency: Duration::from_millis(latency),
+        fault_rate,
+        faults,
+        throttle_retry_after: Some("1".into()),
+        slow: Duration::from_millis(2500),
+        ..Default::default()
+    }
+}
+
+fn fixed(limit: u32, secs: u64, retry_after: bool) -> SandboxConfig {
+    SandboxConfig {
+        latency: Duration::from_millis(20),
+        window: Some(Window::Fixed {
+            limit,
+            period: Duration::from_secs(secs),
+            retry_after,
+        }),
+        ..Default::default()
+    }
+}
+
+fn bucket(rate: f64, burst: u32, advertise: Advertise) -> SandboxConfig {
+    SandboxConfig {
+        latency: Duration::from_millis(20),
+        rate_limit: Some(RateLimit::new(rate, burst)),
+        advertise,
+        ..Default::default()
+    }
+}
+
+/// The 15% fault mix: 5xx, resets, HTML pages, answers 2.5 s late, and a
+/// 429 (`Retry-After: 1`) for 0.5% of the writes.
+fn fault_mix() -> Vec<Fault> {
+    let mut mix = Vec::new();
+    for f in [
+        Fault::Reset,
+        Fault::Error500,
+        Fault::BadGatewayHtml,
+        Fault::Unavailable,
+        Fault::GatewayTimeout,
+        Fault::NotJson,
+    ] {
+        mix.extend([f; 4]);
+    }
+    mix.extend([Fault::CreateThenSlow; 5]);
+    mix.push(Fault::Throttle);
+    mix
+}
+
+fn shapes(quick: bool) -> Vec<Shape> {
+    let scale = |n: usize| if quick { n / 3 } else { n };
+    let shape = |name, config, rows, conc, allows, target| Shape {
+        name,
+        config,
+        rows: scale(rows),
+        conc,
+        extra: &[],
+        allows,
+        target,
+        most_429s: None,
+        change: None,
+    };
+    let mut v = vec![
+        shape(
+            "fixed window 100/5s",
+            fixed(100, 5, true),
+            1_500,
+            32,
+            Some(20.0),
+            0.9,
+        ),
+        shape(
+            "Rack::Attack, Retry-After",
+            fixed(100, 5, true),
+            1_500,
+            16,
+            Some(20.0),
+            0.9,
+        ),
+        shape(
+            "Rack::Attack default (no R-A)",
+            fixed(100, 5, false),
+            1_500,
+            16,
+            Some(20.0),
+            0.9,
+        ),
+        shape(
+            "sliding window 100/5s",
+            SandboxConfig {
+                latency: Duration::from_millis(20),
+                window: Some(Window::Sliding {
+                    limit: 100,
+                    period: Duration::from_secs(5),
+                }),
+                ..Default::default()
+            },
+            1_500,
+            32,
+            Some(20.0),
+            0.9,
+        ),
+    ];
+    for (name, advertise) in [
+        ("bucket 40/s B5, RateLimit-*", Advertise::Fields),
+        ("bucket 40/s B5, structured", Advertise::Structured),
+    ] {
+        let mut s = shape(
+            name,
+            bucket(40.0, 5, advertise),
+            2_000,
+            32,
+            Some(40.0),
+            0.95,
+        );
+        s.most_429s = Some(3);
+        v.push(s);
+    }
+    v.push(shape(
+        "no limit, 0.5% 429s",
+        faulty(10, 0.005, vec![Fault::Throttle]),
+        3_000,
+        16,
+        None,
+        0.75,
+    ));
+    let mut mix = shape(
+        "15% fault mix",
+        faulty(10, 0.15, fault_mix()),
+        2_000,
+        16,
+        Some(30.0),
+        1.0,
+    );
+    mix.extra = &["--timeout", "1", "--retries", "8"];
+    v.push(mix);
+    let mut fall = shape(
+        "bucket 100/s -> 30/s at 15 s",
+        bucket(100.0, 5, Advertise::Nothing),
+        3_000,
+        32,
+        Some(3_000.0 / 65.0),
+        0.85,
+    );
+    fall.change = Some((Duration::from_secs(15), RateLimit::new(30.0, 5)));
+    let mut rise = shape(
+        "bucket 30/s -> 100/s at 15 s",
+        bucket(30.0, 5, Advertise::Nothing),
+        4_000,
+        32,
+        Some(4_000.0 / 50.5),
+        0.75,
+    );
+    rise.change = Some((Duration::from_secs(15), RateLimit::new(100.0, 5)));
+    if !quick {
+        v.extend([fall, rise]);
+    }
+    v
+}
+
+/// The portals real ones are: windows (`Rack::Attack`'s among them, emulated
+/// by the sandbox: no Ruby here), advertised limits, 429s no limit
+/// explains, a fault mix, a limit that moves. `-r 0`; users/s at the portal
+/// over the whole run against what it allows; 429s against the budget.
+fn limiter_shapes(env: &Env, quick: bool) {
+    println!(
+        "\npacing for the limiters real portals run (-r 0; 20 ms per answer, 10 ms for the noisy ones)"
+    );
+    println!(
+        "{:<31} {:>5} {:>4} {:>7} {:>8} {:>8} {:>7} {:>9} {:>8}",
+        "portal", "rows", "conc", "secs", "users/s", "allows", "%", "429s", "advice"
+    );
+    let mut misses = Vec::new();
+    for shape in shapes(quick) {
+        let allows = shape.allows.unwrap_or_else(|| pause_bound(env, &shape));
+        let (m, sb, advice) = run_shape(env, &shape);
+        let achieved = arrival_rate(&sb);
+        let throttled = sb.count_status(429);
+        let budget = shape
+            .most_429s
+            .unwrap_or(shape.conc as usize + shape.rows / 100);
+        let pct = achieved / allows * 100.0;
+        let advice_low = advice.is_some_and(|a| a < achieved * 0.95 - 0.5);
+        let mark = if pct < shape.target * 100.0 || throttled > budget || advice_low {
+            misses.push(format!("{}: {pct:.0}%, {throttled} × 429", shape.name));
+            "  <- miss"
+        } else {
+            ""
+        };
+        println!(
+            "{:<31} {:>5} {:>4} {:>7.1} {:>8.1} {:>8.1} {:>6.0}% {:>4}/{:<4} {:>8}{mark}",
+            shape.name,
+            shape.rows,
+            shape.conc,
+            m.wall,
+            achieved,
+            allows,
+            pct,
+            throttled,
+            budget,
+            advice.map_or_else(|| "-".to_owned(), |a| format!("-r {a}")),
+        );
+    }
+    if misses.is_empty() {
+        println!("every shape reached its target");
+    } else {
+        println!("missed: {}", misses.join("; "));
+    }
+}
+
+/// The same portal without its 429s: the clean rate X, and what the pauses
+/// leave of it, X/(1 + p·Retry-After·X).
+fn pause_bound(env: &Env, shape: &Shape) -> f64 {
+    let clean = Shape {
+        config: SandboxConfig {
+            fault_rate: 0.0,
+            ..shape.config.clone()
+        },
+        ..*shape
+    };
+    let (_, sb, _) = run_shape(env, &clean);
+    let x = arrival_rate(&sb);
+    x / (1.0 + shape.config.fault_rate * x)
+}
+
+fn run_shape(env: &Env, shape: &Shape) -> (Measured, Sandbox, Option<f64>) {
+    let sb = Sandbox::start(shape.config.clone());
+    let (config, csv) = env.files(&sb, shape.rows);
+    let mut args = flags(shape.conc, 0.0);
+    args.extend(shape.extra.iter().map(|a| (*a).to_owned()));
+    let (m, stderr) = std::thread::scope(|scope| {
+        if let Some((after, limit)) = shape.change {
+            let sb = &sb;
+            scope.spawn(move || {
+                std::thread::sleep(after);
+                sb.set_rate_limit(Some(limit));
+            });
+        }
+        run_capturing(&args, &config, &csv)
+    });
+    assert!(
+        m.code == 0 || shape.config.fault_rate > 0.0,
+        "the import failed: {}",
+        shape.name
+    );
+    let advice = stderr
+        .split("-r ")
+        .nth(1)
+        .filter(|_| stderr.contains("avoids throttling"))
+        .and_then(|t| t.split(' ').next())
+        .and_then(|t| t.parse().ok());
+    (m, sb, advice)
 }
 
 /// `--existing update` of a file the portal already matches: the user list

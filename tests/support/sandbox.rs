@@ -219,8 +219,10 @@ impl Advertise {
     }
 }
 
-/// Why a write was refused: the `Retry-After` to send, if any.
-struct Refused(Option<u64>);
+/// Why a write was refused: the `Retry-After` to send, if any; and whether
+/// the answer is `Rack::Attack`'s (`text/plain`, `Retry later`) or the
+/// portal's own JSON.
+struct Refused(Option<u64>, bool);
 
 /// The limiters in front of writes: the token bucket and, or, a window.
 struct Bucket {
@@ -259,7 +261,7 @@ impl Bucket {
     fn admit(&mut self, now: Instant) -> (Result<(), Refused>, Option<Advertised>) {
         let verdict = match self.window {
             Some(w) => self.window_take(w, now),
-            None => self.take(now).map_err(|secs| Refused(Some(secs))),
+            None => self.take(now).map_err(|secs| Refused(Some(secs), false)),
         };
         (verdict, self.advertised(now))
     }
@@ -301,6 +303,7 @@ impl Bucket {
                 // `Rack::Attack`: `period - (now.to_i % period)`, whole seconds.
                 Err(Refused(
                     retry_after.then(|| to_boundary.as_secs_f64().ceil() as u64),
+                    true,
                 ))
             }
             Window::Sliding { limit, period } => {
@@ -316,7 +319,10 @@ impl Bucket {
                     return Ok(());
                 }
                 let leaves = self.sliding.front().map_or(period, |t| *t + period - now);
-                Err(Refused(Some(leaves.as_secs_f64().ceil().max(1.0) as u64)))
+                Err(Refused(
+                    Some(leaves.as_secs_f64().ceil().max(1.0) as u64),
+                    false,
+                ))
             }
         }
     }
@@ -1061,17 +1067,21 @@ async fn write(s: &Shared, op: Write, raw: &Bytes) -> (Response, u16) {
     let (verdict, advertised) = s.bucket.lock().unwrap().admit(Instant::now());
     let advert = advertised.map_or_else(Vec::new, |a| s.cfg.advertise.headers(&a));
     let (mut resp, status) = match verdict {
-        Err(Refused(Some(secs))) => too_many(secs.to_string()),
-        // `Rack::Attack`'s default answer.
-        Err(Refused(None)) => (
-            (
+        Err(Refused(Some(secs), false)) => too_many(secs.to_string()),
+        // `Rack::Attack`'s answer, with its `Retry-After` or (its default) without.
+        Err(Refused(retry_after, _)) => {
+            let mut r = (
                 StatusCode::TOO_MANY_REQUESTS,
                 [(header::CONTENT_TYPE, "text/plain")],
                 "Retry later\n",
             )
-                .into_response(),
-            429,
-        ),
+                .into_response();
+            if let Some(secs) = retry_after {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+            }
+            (r, 429)
+        }
         Ok(()) => write_admitted(s, op, raw).await,
     };
     for (name, value) in advert {
