@@ -38,6 +38,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::windows::{self, Windows};
+
 /// Cruise this far under a reading, at least (more when it is rougher).
 const MARGIN: f64 = 0.005;
 /// A request may reach the portal this much earlier than its pace says
@@ -127,6 +129,10 @@ pub(crate) enum Change {
     Probe,
     /// A step of a climb or a probe.
     Climb,
+    /// The portal limits by windows: N of them spread evenly over each.
+    Window,
+    /// The portal limits by windows whose length is not known yet.
+    WindowSeen,
     /// A 429 at the pace an earlier one brought, whose lowering did not
     /// stop them: 429s at random, not a limit; the pace before is restored.
     Noise,
@@ -142,6 +148,8 @@ struct Trial {
     sent: u64,
 }
 
+/// A recognised window is paced this far under its quota.
+const WINDOW_MARGIN: f64 = 0.01;
 /// A lowering is judged after this many requests at least.
 const TRIAL_REQUESTS: u64 = 20;
 /// 429s at random stay so, while they come at most this many times as
@@ -409,6 +417,8 @@ struct Closed {
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     rate: Option<f64>,
+    /// The longest `Retry-After` of the episode.
+    retry_after: Duration,
 }
 
 /// The adaptive pace. `rate()` is the pace in force (`None`: unpaced).
@@ -448,6 +458,8 @@ pub(crate) struct Controller {
     /// 429s come at random: since when (requests sent), and how many
     /// episodes since.
     noise: Option<Noise>,
+    /// What the 429s say of a window limiter.
+    windows: Windows,
 }
 
 /// 429s found to come at random, whatever the pace.
@@ -484,6 +496,7 @@ impl Controller {
             sent: 0,
             trial: None,
             noise: None,
+            windows: Windows::default(),
         }
     }
 
@@ -540,9 +553,11 @@ impl Controller {
         self.segment.failed += 1;
         let first = self.segment.first_failure.get_or_insert(ticket.sent);
         *first = (*first).min(ticket.sent);
-        if self.pending.is_none() {
-            self.pending = Some(Pending { rate: self.rate });
-        }
+        let p = self.pending.get_or_insert(Pending {
+            rate: self.rate,
+            retry_after: pause,
+        });
+        p.retry_after = p.retry_after.max(pause);
         let end = now + pause;
         self.episode_end = Some(self.episode_end.map_or(end, |e| e.max(end)));
     }
@@ -575,6 +590,9 @@ impl Controller {
         }
         self.episode_end = None;
         if let Some(p) = self.pending.take() {
+            if let Some(change) = self.window_reading(p.retry_after, now) {
+                return Some(change);
+            }
             return Some(self.after_throttle(p.rate, now));
         }
         if self.rate.is_none() || now < self.next_step {
@@ -641,6 +659,41 @@ impl Controller {
             sent: self.sent,
         });
         change
+    }
+
+    /// What the segment a 429 closed says of a window limiter; once one is
+    /// recognised, its pace (a new segment starts, as after any 429).
+    fn window_reading(&mut self, retry_after: Duration, now: Instant) -> Option<Change> {
+        let seg = &self.segment;
+        let start = seg.first_send?;
+        let fail = seg.first_failure.unwrap_or(start);
+        let accepted = seg.accepted.iter().filter(|t| **t < fail).count() as u64;
+        self.windows.on_closed(windows::Closed {
+            start,
+            after_pause: seg.id > 0,
+            sent: seg.sent,
+            accepted,
+            retry_after,
+            drain: fail.saturating_duration_since(start),
+        });
+        let quota = self.windows.quota_seen()?;
+        self.segment = Segment::new(self.segment.id + 1);
+        self.closed = None;
+        self.next_step = now + STEP;
+        self.mode = Mode::Cruise {
+            until: now + MAX_HOLD,
+        };
+        let Some(pace) = self.windows.pace() else {
+            // Its length is not known yet: each window's quota is sent in
+            // about half a second, and the 429s that end it tell when the
+            // next window opens.
+            let fast = self.rate.map_or(2.0 * quota, |r| r.max(2.0 * quota));
+            self.set_rate(fast, now);
+            return Some(Change::WindowSeen);
+        };
+        self.measured = Some(pace);
+        self.set_rate(pace * (1.0 - WINDOW_MARGIN), now);
+        Some(Change::Window)
     }
 
     /// Once 429s were found to come at random: a 429 alone in its episode,
@@ -876,6 +929,10 @@ impl Controller {
             .first_send
             .map_or(0.0, |f| now.saturating_duration_since(f).as_secs_f64());
         if span >= 1.0 && rate > 2.0 * self.segment.sent as f64 / span {
+            return None;
+        }
+        if self.windows.pace().is_some() {
+            // A window's quota is read at each 429, not probed for.
             return None;
         }
         match self.mode {

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 mod adaptive;
 pub(crate) mod advert;
 mod advertised;
+mod windows;
 
 use adaptive::{Change, Controller};
 use advert::Advert;
@@ -387,6 +388,13 @@ fn log_change(change: Change, before: Option<f64>, c: &Controller) {
         }
         Change::Probe => "quiet for a while: probing above the portal's rate",
         Change::Climb => "climbing",
+        Change::WindowSeen => {
+            "429s of a window limiter (a quota per period): each window's quota at once, \
+             until its length is known"
+        }
+        Change::Window => {
+            "429s of a window limiter (a quota per period): its quota spread evenly over each window"
+        }
         Change::Noise => {
             "429 at a pace already lowered for one: they come whatever the pace, so they are \
              not the portal's limit; the pace before is restored"
