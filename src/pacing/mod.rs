@@ -395,10 +395,6 @@ fn log_change(change: Change, before: Option<f64>, c: &Controller) {
         Change::Window => {
             "429s of a window limiter (a quota per period): its quota spread evenly over each window"
         }
-        Change::Noise => {
-            "429 at a pace already lowered for one: they come whatever the pace, so they are \
-             not the portal's limit; the pace before is restored"
-        }
     };
     if after == before {
         if change == Change::Kept {
