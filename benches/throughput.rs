@@ -4,7 +4,9 @@
 //! `min(concurrency / latency, rate)`, the client's CPU time per 1,000 users
 //! and its peak memory (from `wait4`, so the sandbox's own work is not
 //! counted). Then the rate accuracy over 10 s, a 1,000,000-row dry run's
-//! memory, and the sequential tool's behaviour side by side.
+//! memory, and the sequential tool's behaviour side by side. `-- --adaptive`:
+//! the token-bucket points and the limiter shapes of issue 20; `-- --shapes`:
+//! those shapes alone.
 
 // Measured durations and rates become counts of users and process ids: all
 // small and positive.
@@ -14,9 +16,9 @@
     clippy::cast_possible_wrap
 )]
 
-#[path = "../tests/support/peak.rs"]
+#[path = "../tests/it/support/peak.rs"]
 mod peak;
-#[path = "../tests/support/sandbox.rs"]
+#[path = "../tests/it/support/sandbox.rs"]
 mod sandbox;
 
 use std::io::Write;
@@ -167,6 +169,10 @@ fn main() {
     let env = Env {
         dir: tempfile::tempdir().expect("tempdir"),
     };
+    if std::env::args().any(|a| a == "--shapes") {
+        limiter_shapes(&env, quick);
+        return;
+    }
     if std::env::args().any(|a| a == "--adaptive") {
         adaptive_pacing(&env, quick);
         limiter_shapes(&env, quick);
@@ -174,6 +180,7 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--roster") {
         roster_and_workbooks(&env, quick);
+        known_users(&env, quick);
         return;
     }
     let (latencies, concurrencies, max_users): (&[u64], &[u32], usize) = if quick {
@@ -350,6 +357,7 @@ fn main() {
     adaptive_pacing(&env, quick);
     limiter_shapes(&env, quick);
     roster_and_workbooks(&env, quick);
+    known_users(&env, quick);
 }
 
 /// The portal's own limit, unknown to the importer: a token bucket of `L`
@@ -510,8 +518,10 @@ fn shapes(quick: bool) -> Vec<Shape> {
         change: None,
     };
     let mut v = vec![
+        // A fixed window as `Rack::Attack` runs it (emulated: no Ruby here),
+        // with its `Retry-After` to the boundary and with its default of none.
         shape(
-            "fixed window 100/5s",
+            "fixed 100/5s (Rack::Attack, R-A)",
             fixed(100, 5, true),
             1_500,
             32,
@@ -519,18 +529,10 @@ fn shapes(quick: bool) -> Vec<Shape> {
             0.9,
         ),
         shape(
-            "Rack::Attack, Retry-After",
-            fixed(100, 5, true),
-            1_500,
-            16,
-            Some(20.0),
-            0.9,
-        ),
-        shape(
-            "Rack::Attack default (no R-A)",
+            "fixed 100/5s (Rack::Attack, none)",
             fixed(100, 5, false),
             1_500,
-            16,
+            32,
             Some(20.0),
             0.9,
         ),
@@ -616,7 +618,7 @@ fn limiter_shapes(env: &Env, quick: bool) {
         "\npacing for the limiters real portals run (-r 0; 20 ms per answer, 10 ms for the noisy ones)"
     );
     println!(
-        "{:<31} {:>5} {:>4} {:>7} {:>8} {:>8} {:>7} {:>9} {:>8}",
+        "{:<33} {:>5} {:>4} {:>7} {:>8} {:>8} {:>7} {:>9} {:>8}",
         "portal", "rows", "conc", "secs", "users/s", "allows", "%", "429s", "advice"
     );
     let mut misses = Vec::new();
@@ -637,7 +639,7 @@ fn limiter_shapes(env: &Env, quick: bool) {
             ""
         };
         println!(
-            "{:<31} {:>5} {:>4} {:>7.1} {:>8.1} {:>8.1} {:>6.0}% {:>4}/{:<4} {:>8}{mark}",
+            "{:<33} {:>5} {:>4} {:>7.1} {:>8.1} {:>8.1} {:>6.0}% {:>4}/{:<4} {:>8}{mark}",
             shape.name,
             shape.rows,
             shape.conc,
@@ -753,6 +755,66 @@ fn roster_and_workbooks(env: &Env, quick: bool) {
     assert_eq!(m.code, 0, "the workbook dry run failed");
     println!(
         "dry run --offline of a {rows}-row .xlsx: {:.2} s, peak RSS {:.1} MB",
+        m.wall, m.max_rss_mb
+    );
+}
+
+/// Every import reads the user list (issue 19): a re-run of existing users
+/// at the defaults, and what the list costs in a large enterprise (an import
+/// of 10 rows, an export).
+fn known_users(env: &Env, quick: bool) {
+    let users = if quick { 2_000 } else { 10_000 };
+    let sb = Sandbox::start(SandboxConfig {
+        latency: Duration::from_millis(20),
+        ..SandboxConfig::default()
+    });
+    for i in 0..users {
+        sb.add_user(&format!("bench{i:07}"), &format!("bench{i:07}@example.com"));
+    }
+    let (config, csv) = env.files(&sb, users);
+    let before = sb.received().len();
+    let m = run(&["-q".into()], &config, &csv);
+    assert_eq!(m.code, 0, "the re-run failed");
+    let sent = sb.received().len() - before;
+    println!(
+        "\nre-run of {users} existing users at the defaults (-c 8 -r 10, 20 ms per request): \
+         {:.2} s, {sent} requests sent ({} POSTs), peak RSS {:.1} MB",
+        m.wall,
+        sb.post_count(),
+        m.max_rss_mb
+    );
+    drop(sb);
+
+    let enterprise = if quick { 10_000 } else { 50_000 };
+    let sb = Sandbox::start(SandboxConfig::default());
+    for i in 0..enterprise {
+        sb.add_user_with(
+            "user",
+            serde_json::json!({
+                "username": format!("member{i:07}"),
+                "email": format!("member{i:07}@westeros.example"),
+                "first_name": format!("First{i}"), "last_name": format!("Last{i}"),
+                "job_title": "Ranger", "company_name": "Night's Watch", "city": "Castle Black",
+                "language": "fr", "time_zone": "Paris", "group_id": 13,
+            }),
+        );
+    }
+    let list_mb = serde_json::to_vec(&sb.users()).map_or(0, |v| v.len()) as f64 / 1e6;
+    let (config, _) = env.files(&sb, 0);
+    let ten = env.dir.path().join("ten.csv");
+    write_users(&ten, 10);
+    let m = run(&flags(8, 0.0), &config, &ten);
+    assert_eq!(m.code, 0, "the import of 10 rows failed");
+    println!(
+        "an import of 10 rows into an enterprise of {enterprise} users (a {list_mb:.0} MB list): \
+         {:.2} s, peak RSS {:.1} MB",
+        m.wall, m.max_rss_mb
+    );
+    let out = env.dir.path().join("export.csv");
+    let m = run(&["export".into()], &config, &out);
+    assert_eq!(m.code, 0, "the export failed");
+    println!(
+        "an export of {enterprise} users: {:.2} s, peak RSS {:.1} MB",
         m.wall, m.max_rss_mb
     );
 }

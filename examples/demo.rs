@@ -4,7 +4,7 @@
 //! them through the real importer: progress bar, per-row lines, summary,
 //! report and failed-rows files.
 
-#[path = "../tests/support/sandbox.rs"]
+#[path = "../tests/it/support/sandbox.rs"]
 mod sandbox;
 
 use std::io::Write;

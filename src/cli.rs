@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args as ClapArgs, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::{Command, Error, Existing, Options, OutputFormat, Source, Summary};
+use crate::error::Error;
+use crate::input::Source;
+use crate::options::{Command, Existing, Options};
+use crate::report::{OutputFormat, Summary};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -148,6 +151,18 @@ struct Common {
     /// More diagnostics on stderr (-vv: debug; the bar is then off); RUST_LOG works too
     #[arg(short, long, global = true, action = ArgAction::Count)]
     verbose: u8,
+
+    /// Read an import column from the file's header of another name, e.g. 'email=Work Email' (repeatable; wins over the config's "columns")
+    #[arg(long = "column", global = true, value_name = "COLUMN=HEADER")]
+    columns: Vec<String>,
+
+    /// Fill a column from the row's others where its cell is empty, e.g. 'username={first_name}.{last_name}|slug' (repeatable; wins over the config's "derive")
+    #[arg(long, global = true, value_name = "COLUMN=TEMPLATE")]
+    derive: Vec<String>,
+
+    /// Manual mode: give each row without a password a random one, and write username,email,password to FILE (owner-only) for each user created
+    #[arg(long, global = true, value_name = "FILE")]
+    generate_passwords: Option<PathBuf>,
 }
 
 /// The options of an import (and of a sync's creates).
@@ -393,7 +408,7 @@ impl Common {
         let token = std::env::var("XMC_ACCESS_TOKEN")
             .ok()
             .filter(|t| !t.trim().is_empty())
-            .map(crate::Secret::from);
+            .map(crate::secret::Secret::from);
         Options {
             config,
             command,
@@ -417,6 +432,9 @@ impl Common {
                 && std::env::var_os("RUST_LOG").is_none()
                 && std::io::stderr().is_terminal(),
             env_token: token,
+            columns: self.columns,
+            derive: self.derive,
+            generate_passwords: self.generate_passwords,
         }
     }
 }
@@ -440,7 +458,7 @@ impl ValueEnum for Existing {
 #[derive(Debug, Default)]
 pub struct TerminalConsole;
 
-impl crate::Console for TerminalConsole {
+impl crate::console::Console for TerminalConsole {
     fn warn(&mut self, message: String) {
         eprintln!("warning: {}", crate::sanitize::visible(&message));
     }
@@ -468,7 +486,7 @@ pub fn conclude(result: &Result<Summary, Error>) -> u8 {
             for line in summary.closing_lines() {
                 eprintln!("{}", crate::sanitize::visible(&line));
             }
-            crate::exit_code(summary)
+            crate::error::exit_code(summary)
         }
         Err(e) => {
             eprintln!("error: {}", crate::sanitize::visible(&e.to_string()));

@@ -11,11 +11,13 @@ use crate::secret::Secret;
 use crate::suggest::did_you_mean;
 
 pub(crate) const DEFAULT_ENDPOINT: &str = "https://portal.xmedius.com";
-const KNOWN_KEYS: [&str; 4] = [
+const KNOWN_KEYS: [&str; 6] = [
     "endpoint",
     "enterprise_account",
     "access_token",
     "password_setup_mode",
+    "columns",
+    "derive",
 ];
 
 /// How each new user gets a password.
@@ -58,6 +60,10 @@ pub(crate) struct Config {
     pub(crate) enterprise_account: String,
     pub(crate) access_token: Secret,
     pub(crate) password_mode: PasswordMode,
+    /// `"columns"`: the import column → the file's header, as written.
+    pub(crate) columns: Vec<(String, String)>,
+    /// `"derive"`: the import column → its template, as written.
+    pub(crate) derive: Vec<(String, String)>,
 }
 
 /// What is wrong with the config file; every one exits 2 before anything is sent.
@@ -159,6 +165,10 @@ impl Config {
             enterprise_account: enterprise_account(&map).map_err(invalid)?,
             access_token: access_token(&map, env_token).map_err(invalid)?,
             password_mode: password_mode(&map).map_err(invalid)?,
+            columns: string_pairs(&map, "columns", "{\"email\": \"Work Email\"}")
+                .map_err(invalid)?,
+            derive: string_pairs(&map, "derive", "{\"username\": \"{email.local}\"}")
+                .map_err(invalid)?,
         };
         Ok((config, warnings))
     }
@@ -269,6 +279,34 @@ fn string_key<'a>(map: &'a Map<String, Value>, key: &str) -> Result<Option<&'a s
             kind_of(other)
         )),
     }
+}
+
+/// An object of strings (`"columns"`, `"derive"`), by key; empty when absent.
+fn string_pairs(
+    map: &Map<String, Value>,
+    key: &str,
+    example: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let object = match map.get(key) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Object(o)) => o,
+        Some(other) => {
+            return Err(format!(
+                "\"{key}\" must be an object such as {example}, not {}",
+                kind_of(other)
+            ));
+        }
+    };
+    object
+        .iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k.clone(), s.clone())),
+            other => Err(format!(
+                "\"{key}\": \"{k}\" must be a string (in double quotes), not {}",
+                kind_of(other)
+            )),
+        })
+        .collect()
 }
 
 /// `https://` anywhere; `http://` only to this machine, for local testing:
@@ -393,6 +431,38 @@ mod tests {
             "user"
         );
         assert_eq!(PasswordMode::parse("random").unwrap().setup_type(), "auto");
+    }
+
+    #[test]
+    fn columns_and_derive_are_objects_of_strings() {
+        let with = |extra: &str| parse(&OK.replace('}', &format!(",{extra}}}")));
+        let (c, w) = with(
+            r#""columns":{"email":"Work Email","first_name":"Legal First Name"},"derive":{"username":"{email.local}"}"#,
+        )
+        .unwrap();
+        assert!(w.is_empty(), "known keys: {w:?}");
+        assert_eq!(
+            c.columns,
+            [
+                ("email".to_owned(), "Work Email".to_owned()),
+                ("first_name".to_owned(), "Legal First Name".to_owned())
+            ]
+        );
+        assert_eq!(
+            c.derive,
+            [("username".to_owned(), "{email.local}".to_owned())]
+        );
+        let e = with(r#""columns":["email"]"#).unwrap_err().to_string();
+        assert!(e.contains("\"columns\" must be an object such as"), "{e}");
+        let e = with(r#""derive":{"username":1}"#).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "\"derive\": \"username\" must be a string (in double quotes), not a number"
+            ),
+            "{e}"
+        );
+        let (c, _) = parse(OK).unwrap();
+        assert!(c.columns.is_empty() && c.derive.is_empty());
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! Why a run could not start or finish, and the exit codes.
 
 use crate::config::ConfigError;
+use crate::engine::stop::StopReason;
 use crate::input::InputError;
 use crate::portal::ClientError;
 use crate::report::Summary;
 use crate::report::files::FileError;
 use crate::report::journal::JournalError;
-use crate::stop::StopReason;
 
 /// Why a run could not start (exit code 2: nothing was sent), or was
 /// interrupted before it did (130).
@@ -83,6 +83,26 @@ pub enum Error {
     NoDirectoryPermission {
         /// The portal's answer, made readable.
         message: String,
+    },
+    /// The portal has no user list where the API has it.
+    #[error(
+        "the portal has no user list at {url} ({reason}): an update, an export, a delete or a sync \
+         needs one. Check \"endpoint\" and \"enterprise_account\" in the config. Nothing was sent"
+    )]
+    NoUserList {
+        /// What was asked.
+        url: String,
+        /// What the portal said.
+        reason: String,
+    },
+    /// The user list is longer than the tool reads.
+    #[error(
+        "the enterprise's user list is too long to read ({reason}); an import can do without it, \
+         an update, an export, a delete or a sync cannot. Nothing was sent"
+    )]
+    ListTooLarge {
+        /// What the portal sent.
+        reason: String,
     },
     /// The export file cannot be written.
     #[error("cannot write the export to {}: {source}", path.display())]

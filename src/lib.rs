@@ -3,85 +3,60 @@
 //! creating a user twice.
 //!
 //! The binary is a thin shell over [`run`]; the demo calls it the same way.
-//! How a run flows: `setup` (options, config, input, journal, lookups) →
-//! `pipeline` (reader → bounded channel → workers, each request through the
-//! one `retry` engine and its `pacing` → the `report`er) → a [`Summary`].
+//! Two layers: the operations (`ops`: what each row becomes — import,
+//! export, delete and sync, their rails and their setup) stand on the engine
+//! (`engine`: the pipeline, the jobs, the one retry loop, stopping; with
+//! `pacing`). Who is who lives in `roster`, the portal client in `portal`,
+//! all output in `report`, reading files in `input`. A run flows: `setup`
+//! (options, config, input, journal, lookups) → `pipeline` (reader →
+//! bounded channel → workers → the `report`er) → a [`Summary`].
 
 pub mod cli;
 mod config;
-mod deletion;
+mod console;
+mod engine;
 mod error;
-mod export;
 #[cfg(test)]
 mod fuzz;
 mod human;
-mod import;
 mod input;
-mod job;
+mod ops;
 mod options;
 mod pacing;
-mod pipeline;
+mod password;
 mod portal;
-mod rails;
 mod report;
-mod retry;
 mod roster;
 mod sanitize;
 mod secret;
-mod setup;
-mod stop;
 mod suggest;
 
 use std::sync::Arc;
 
+use engine::stop::{Stop, Watch};
+use ops::{deletion, export, import, setup};
+
 pub use config::ConfigError;
+pub use console::Console;
+pub use engine::stop::StopReason;
 pub use error::{Error, exit_code};
 pub use input::{HeaderError, InputError, ReadError, Source, Unclosed};
 pub use options::{Command, Existing, Options};
 pub use portal::ClientError;
 pub use report::files::FileError;
 pub use report::journal::JournalError;
-pub use report::{Operation, OutputFormat, Summary};
+pub use report::{Operation, OutputFormat, Passwords, Summary};
 pub use secret::Secret;
-pub use stop::StopReason;
-
-/// How a run talks to whoever started it before its rows flow: the
-/// warnings found at start, the plan of a deletion, its confirmation. (Once
-/// rows flow, the reporter owns the output.)
-pub trait Console {
-    /// A warning (an unknown config key or column…).
-    fn warn(&mut self, message: String);
-    /// A line of a plan, shown before anything is deleted.
-    fn say(&mut self, line: String);
-    /// Asks the operator; `None` when there is no terminal to ask on.
-    fn ask(&mut self, prompt: &str) -> Option<String>;
-}
-
-/// A closure is a console that only hears warnings (and plan lines), and
-/// cannot ask.
-impl<F: FnMut(String)> Console for F {
-    fn warn(&mut self, message: String) {
-        self(message);
-    }
-
-    fn say(&mut self, line: String) {
-        self(line);
-    }
-
-    fn ask(&mut self, _prompt: &str) -> Option<String> {
-        None
-    }
-}
 
 /// Runs what `opts.command` says.
 ///
 /// # Errors
 /// When the run cannot start (nothing was sent): see [`Error`].
 pub async fn run(opts: Options, console: &mut dyn Console) -> Result<Summary, Error> {
-    let stop = Arc::new(stop::Stop::default());
+    let stop = Arc::new(Stop::default());
     match &opts.command {
         Command::Export { out } => {
-            let _signals = stop::Watch::start(&stop);
+            let _signals = Watch::start(&stop);
             export::run(&opts, out.as_deref(), stop.clone(), console).await
         }
         Command::Import {
@@ -90,7 +65,7 @@ pub async fn run(opts: Options, console: &mut dyn Console) -> Result<Summary, Er
             ..
         } => {
             let start = setup::start(&opts, console).await?;
-            let _signals = stop::Watch::start(&stop);
+            let _signals = Watch::start(&stop);
             import::run(
                 &opts,
                 start,

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{OutputFormat, Secret, Source};
+use crate::input::Source;
+use crate::report::OutputFormat;
+use crate::secret::Secret;
 
 /// What a run does.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +101,15 @@ pub struct Options {
     pub progress: bool,
     /// `XMC_ACCESS_TOKEN`, which wins over the config's token.
     pub env_token: Option<Secret>,
+    /// `--column COLUMN=HEADER`: the file's header that holds an import
+    /// column (wins over the config's `"columns"`).
+    pub columns: Vec<String>,
+    /// `--derive COLUMN=TEMPLATE`: a column filled from the row's others
+    /// where its cell is empty (wins over the config's `"derive"`).
+    pub derive: Vec<String>,
+    /// `--generate-passwords FILE`: rows without a password get a random
+    /// one, written to FILE for each user created.
+    pub generate_passwords: Option<PathBuf>,
 }
 
 impl Options {
@@ -140,6 +151,9 @@ impl Options {
             quiet: false,
             progress: false,
             env_token: None,
+            columns: Vec::new(),
+            derive: Vec::new(),
+            generate_passwords: None,
         }
     }
 

@@ -14,20 +14,30 @@ pub(crate) const MAX_PORTAL_TEXT: usize = 500;
 /// What a blanked secret reads as.
 pub(crate) const REDACTED: &str = "[redacted]";
 
-/// A character that must not reach a terminal as it is: C0 and C1 controls,
-/// DEL, and the invisible marks that reorder text (bidi overrides).
-fn is_unsafe(c: char) -> bool {
+/// A character that must not reach a terminal as it is, and that makes a
+/// name uncertain (SPEC §12a): C0 and C1 controls, DEL, the invisible marks
+/// that reorder text (bidi), and the zero-width ones that make two names
+/// look alike (zero-width space and joiners, word joiner, byte-order mark,
+/// soft hyphen, Mongolian vowel separator).
+pub(crate) fn is_invisible(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            '\u{00ad}'
+                | '\u{061c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
         )
 }
 
 /// `s` with each unsafe character shown as its escape: `\x1b`, `\r`, `\n`,
 /// `\t`, `\u{202e}`. Text that needs none is returned as it is.
 pub(crate) fn visible(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(is_unsafe) {
+    if !s.chars().any(is_invisible) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -36,10 +46,10 @@ pub(crate) fn visible(s: &str) -> Cow<'_, str> {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if is_unsafe(c) && (c as u32) < 0x100 => {
+            c if is_invisible(c) && (c as u32) < 0x100 => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }
-            c if is_unsafe(c) => {
+            c if is_invisible(c) => {
                 let _ = write!(out, "\\u{{{:04x}}}", c as u32);
             }
             c => out.push(c),

@@ -1,5 +1,9 @@
 //! The CSV columns the importer knows, and the header row mapped onto them.
 
+use std::sync::Arc;
+
+use super::derive::Derivations;
+use super::mapping::{ColumnMap, Reading};
 use crate::config::PasswordMode;
 use crate::suggest::{closest, did_you_mean};
 
@@ -95,7 +99,7 @@ impl Column {
         }
     }
 
-    fn from_header(name: &str) -> Option<Column> {
+    pub(super) fn from_header(name: &str) -> Option<Column> {
         Column::ALL
             .into_iter()
             .find(|c| c.name().eq_ignore_ascii_case(name))
@@ -112,6 +116,10 @@ pub(crate) struct Header {
     /// The header's cells, as read (for the failed-rows file).
     pub(crate) names: Vec<String>,
     positions: [Option<usize>; 19],
+    /// The columns filled from others where a row's cell is empty.
+    pub(crate) derive: Arc<Derivations>,
+    /// A row without a password gets a generated one (`--generate-passwords`).
+    pub(crate) generates_password: bool,
 }
 
 /// Why the header row is not usable.
@@ -135,6 +143,33 @@ pub enum HeaderError {
     /// A quote opened in the header is never closed.
     #[error("{0}")]
     Unclosed(super::stream::Unclosed),
+    /// A mapping (`--column`, the config's `"columns"`) names a header the file lacks.
+    #[error(
+        "the header row has no column \"{header}\" (mapped to \"{column}\" by {origin}){closest}"
+    )]
+    Unmapped {
+        /// The header the mapping names.
+        header: String,
+        /// The import column.
+        column: &'static str,
+        /// Where the mapping comes from.
+        origin: &'static str,
+        /// `; the closest header is "…"`.
+        closest: String,
+    },
+    /// A template reads a column the file lacks.
+    #[error(
+        "the template for \"{column}\" (\"{template}\") reads {{{reads}}}, but the file has no \
+         \"{reads}\" column; map one of its headers to it with --column '{reads}=HEADER'"
+    )]
+    Underivable {
+        /// The derived column.
+        column: &'static str,
+        /// The template, as written.
+        template: String,
+        /// The column the template reads.
+        reads: &'static str,
+    },
 }
 
 /// Header warnings shown one by one; past them, the rest are counted.
@@ -157,18 +192,34 @@ impl From<PasswordMode> for Need {
 
 impl Header {
     /// Maps the header cells onto columns: case-insensitive, surrounding spaces
-    /// and a byte-order mark ignored. Returns the warnings for unknown columns.
+    /// and a byte-order mark ignored; a mapped header reads as its import
+    /// column. Returns the warnings for unknown columns.
     pub(crate) fn parse(
         cells: Vec<String>,
-        need: impl Into<Need>,
+        reading: impl Into<Reading>,
     ) -> Result<(Header, Vec<String>), HeaderError> {
-        let need = need.into();
+        let reading = reading.into();
+        let map = &reading.columns;
         let mut positions = [None; 19];
         let mut warnings = Vec::new();
         let mut ignored = 0u64;
         for (i, raw) in cells.iter().enumerate() {
             let name = raw.trim_start_matches('\u{feff}').trim();
-            match Column::from_header(name) {
+            let mapped = map.column_of(name);
+            let own = Column::from_header(name);
+            // The import's own name of a column mapped to another header.
+            let displaced = own
+                .filter(|_| mapped.is_none())
+                .and_then(|c| Some((c, map.header_of(c)?)));
+            if let Some((col, (header, origin))) = displaced {
+                warnings.push(format!(
+                    "column \"{}\" is ignored: \"{}\" is read from \"{header}\" ({origin})",
+                    crate::sanitize::cut(name, 60),
+                    col.name()
+                ));
+                continue;
+            }
+            match mapped.or(own) {
                 Some(col) => {
                     if let Some(first) = positions[col.index()] {
                         return Err(HeaderError::Duplicate {
@@ -197,6 +248,33 @@ impl Header {
                 if ignored == 1 { " is" } else { "s are" }
             ));
         }
+        unmapped(&cells, map, &positions)?;
+        let header = Header {
+            names: cells,
+            positions,
+            derive: reading.derive.clone(),
+            generates_password: reading.generate_passwords,
+        };
+        header.check_required(reading.need)?;
+        Ok((header, warnings))
+    }
+
+    /// Each required column is in the file, or filled (derived, generated);
+    /// each column a template reads is in the file.
+    fn check_required(&self, need: Need) -> Result<(), HeaderError> {
+        for rule in self.derive.rules() {
+            if let Some(source) = rule
+                .template
+                .sources()
+                .find(|s| self.position(s.column()).is_none())
+            {
+                return Err(HeaderError::Underivable {
+                    column: rule.column.name(),
+                    template: rule.template.source.clone(),
+                    reads: source.column().name(),
+                });
+            }
+        }
         let (required, mode) = match need {
             Need::Users(PasswordMode::Manual) => (
                 vec![Column::Username, Column::Email, Column::Password],
@@ -207,20 +285,19 @@ impl Header {
         };
         let missing: Vec<&str> = required
             .into_iter()
-            .filter(|c| positions[c.index()].is_none())
+            .filter(|c| self.position(*c).is_none() && !self.is_filled(*c))
             .map(Column::name)
             .collect();
         let names_suffice = need == Need::Names && missing.len() < 2;
         if !missing.is_empty() && !names_suffice {
-            return Err(missing_columns(&cells, &missing, mode));
+            return Err(missing_columns(&self.names, &missing, mode));
         }
-        Ok((
-            Header {
-                names: cells,
-                positions,
-            },
-            warnings,
-        ))
+        Ok(())
+    }
+
+    /// Whether rows get `col` without the file's cell: derived, or a generated password.
+    fn is_filled(&self, col: Column) -> bool {
+        self.derive.rule(col).is_some() || (col == Column::Password && self.generates_password)
     }
 
     pub(crate) fn position(&self, col: Column) -> Option<usize> {
@@ -235,6 +312,44 @@ impl Header {
     pub(crate) fn is_used(&self, i: usize) -> bool {
         self.positions.contains(&Some(i))
     }
+}
+
+/// A mapped header the file lacks: named, with the file's closest header.
+fn unmapped(
+    cells: &[String],
+    map: &ColumnMap,
+    positions: &[Option<usize>; 19],
+) -> Result<(), HeaderError> {
+    let Some((column, header, origin)) = map
+        .entries()
+        .find(|(c, _, _)| positions[c.index()].is_none())
+    else {
+        return Ok(());
+    };
+    let closest = cells
+        .iter()
+        .map(|c| c.trim_start_matches('\u{feff}').trim())
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            (
+                c,
+                strsim::jaro_winkler(&c.to_lowercase(), &header.to_lowercase()),
+            )
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(c, _)| {
+            format!(
+                "; the closest header is \"{}\"",
+                crate::sanitize::cut(c, 60)
+            )
+        })
+        .unwrap_or_default();
+    Err(HeaderError::Unmapped {
+        header: header.to_owned(),
+        column: column.name(),
+        origin,
+        closest,
+    })
 }
 
 /// The error for a header without the `missing` columns: what is missing,
@@ -287,8 +402,19 @@ fn missing_columns(cells: &[String], missing: &[&str], mode: PasswordMode) -> He
         .take(8)
         .map(|c| format!("\"{}\"", clean(c)))
         .collect();
+    // A file whose headers are another system's (an HR export): say how to map them.
+    let first = missing.first().copied().unwrap_or("username");
+    let fill = match first {
+        "password" => "--generate-passwords FILE gives each row a random one".to_owned(),
+        "username" => "--derive 'username={email.local}' fills it from others".to_owned(),
+        _ => format!("--derive '{first}=TEMPLATE' fills it from others"),
+    };
+    let map_hint = format!(
+        "; if the file names it otherwise, map it with --column '{first}=HEADER' (or \"columns\" \
+         in the config), or {fill}"
+    );
     HeaderError::Missing(format!(
-        "the header row {what}{why}{hints}; the header row found was: {}{}",
+        "the header row {what}{why}{hints}{map_hint}; the header row found was: {}{}",
         found.join(", "),
         if cells.len() > 8 { ", …" } else { "" }
     ))
@@ -364,6 +490,97 @@ mod tests {
         .to_string();
         assert!(e.contains("looks like a user, not a header row"), "{e}");
         assert!(!e.contains("Wine&Books-42") && !e.contains("tirion"), "{e}");
+    }
+
+    fn hr(columns: &[&str], derive: &[&str], generate: bool) -> Reading {
+        let columns: Vec<String> = columns.iter().map(|s| (*s).to_owned()).collect();
+        let derive: Vec<String> = derive.iter().map(|s| (*s).to_owned()).collect();
+        Reading::build(&crate::input::mapping::Asked {
+            need: Need::Users(PasswordMode::Manual),
+            config_columns: &[("first_name".into(), "Legal First Name".into())],
+            config_derive: &[],
+            cli_columns: &columns,
+            cli_derive: &derive,
+            generate_passwords: generate,
+        })
+        .unwrap()
+    }
+
+    const HR: &str = "Employee ID, WORK EMAIL ,Legal First Name,Last Name,Preferred Language";
+
+    #[test]
+    fn mapped_headers_read_as_their_columns() {
+        let reading = hr(
+            &[
+                "email=Work Email",
+                "last_name=Last Name",
+                "language=preferred language",
+            ],
+            &["username={first_name}.{last_name}|slug"],
+            true,
+        );
+        let (h, w) = Header::parse(cells(HR), reading).unwrap();
+        assert_eq!(h.position(Column::Email), Some(1));
+        assert_eq!(h.position(Column::FirstName), Some(2), "from the config");
+        assert_eq!(h.position(Column::LastName), Some(3));
+        assert_eq!(h.position(Column::Language), Some(4));
+        assert_eq!(h.position(Column::Username), None, "derived");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("unknown column \"Employee ID\""), "{w:?}");
+    }
+
+    #[test]
+    fn an_unmapped_file_or_a_missing_header_is_said_with_the_way_out() {
+        let e = Header::parse(cells(HR), PasswordMode::Manual)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--column 'username=HEADER'"), "{e}");
+        let e = Header::parse(cells(HR), hr(&["email=Work E-mail"], &[], true))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "the header row has no column \"Work E-mail\" (mapped to \"email\" by --column); \
+             the closest header is \"WORK EMAIL\""
+        );
+        // The template reads a column the file does not have.
+        let e = Header::parse(
+            cells(HR),
+            hr(&["email=Work Email"], &["username={last_name}"], true),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("reads {last_name}, but the file has no \"last_name\""),
+            "{e}"
+        );
+        // No password column: fine only when passwords are generated.
+        let e = Header::parse(
+            cells(HR),
+            hr(&["email=Work Email"], &["username={email.local}"], false),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("has no \"password\" column") && e.contains("--generate-passwords"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_imports_own_name_of_a_mapped_column_is_ignored() {
+        let (h, w) = Header::parse(
+            cells("username,Email,Work Email,password,Legal First Name"),
+            hr(&["email=Work Email"], &[], false),
+        )
+        .unwrap();
+        assert_eq!(h.position(Column::Email), Some(2));
+        assert!(
+            w[0].contains(
+                "column \"Email\" is ignored: \"email\" is read from \"Work Email\" (--column)"
+            ),
+            "{w:?}"
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! whatever the file's size.
 
 pub(crate) mod columns;
+pub(crate) mod derive;
+pub(crate) mod mapping;
 pub(crate) mod seen;
 mod stream;
 pub(crate) mod timezones;
@@ -18,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 pub use columns::HeaderError;
 pub(crate) use columns::{Column, Header, Need};
+pub(crate) use mapping::Reading;
 use stream::SharedTracker;
 pub use stream::Unclosed;
 
@@ -60,15 +63,49 @@ pub(crate) struct Record {
     pub(crate) line: u64,
     /// The cells as read (decoded, not trimmed), in the file's column order.
     pub(crate) fields: Vec<String>,
+    /// What the row gets beyond its cells: derived values, a generated
+    /// password. Never written back to a file of the row's own columns.
+    filled: Option<Box<Filled>>,
+}
+
+/// The values a row gets where its cell is empty or absent.
+#[derive(Clone, Default)]
+struct Filled {
+    /// Derived by a template.
+    derived: Vec<(Column, String)>,
+    /// A template that gave no value, and why.
+    underivable: Vec<(Column, derive::Underivable)>,
+    password: Generated,
+}
+
+/// A password the importer generates for a row.
+#[derive(Clone, Default)]
+pub(crate) enum Generated {
+    /// None (the row has its own, or none is generated).
+    #[default]
+    No,
+    /// Generated, sent when the user is created, written to the passwords file.
+    Yes(crate::secret::Secret),
+    /// A dry run: one would be generated.
+    Would,
 }
 
 impl Record {
+    /// A row of the file, as read.
+    pub(crate) fn new(line: u64, fields: Vec<String>) -> Record {
+        Record {
+            line,
+            fields,
+            filled: None,
+        }
+    }
+
     /// A user the file does not name, in the file's columns: a sync's
     /// deletion. It is no row of the file: not counted as one, never in the
     /// failed-rows file (an import of it would create the user) or the
     /// journal.
     pub(crate) fn not_in_file(fields: Vec<String>) -> Record {
-        Record { line: 0, fields }
+        Record::new(0, fields)
     }
 
     /// The row's line, `None` for a user the file does not name.
@@ -76,12 +113,83 @@ impl Record {
         (self.line > 0).then_some(self.line)
     }
 
-    /// The trimmed value of `col`, or "" when the file has no such column.
+    /// The trimmed value of `col`: the file's cell, else a derived value or
+    /// a generated password; "" when there is none.
     pub(crate) fn get<'a>(&'a self, header: &Header, col: Column) -> &'a str {
+        let cell = header
+            .position(col)
+            .and_then(|i| self.fields.get(i))
+            .map_or("", |s| s.trim());
+        match &self.filled {
+            Some(filled) if cell.is_empty() => filled.get(col),
+            _ => cell,
+        }
+    }
+
+    /// The file's own cell of `col` (trimmed), nothing filled in.
+    pub(crate) fn cell<'a>(&'a self, header: &Header, col: Column) -> &'a str {
         header
             .position(col)
             .and_then(|i| self.fields.get(i))
             .map_or("", |s| s.trim())
+    }
+
+    /// Whether the value of `col` is derived by a template (not the file's cell).
+    pub(crate) fn is_derived(&self, col: Column) -> bool {
+        self.filled
+            .as_ref()
+            .is_some_and(|f| f.derived.iter().any(|(c, _)| *c == col))
+    }
+
+    /// Why the template for `col` gave this row no value.
+    pub(crate) fn underivable(&self, col: Column) -> Option<&derive::Underivable> {
+        self.filled
+            .as_ref()?
+            .underivable
+            .iter()
+            .find(|(c, _)| *c == col)
+            .map(|(_, why)| why)
+    }
+
+    /// The password generated for the row, if any.
+    pub(crate) fn generated(&self) -> &Generated {
+        static NONE: Generated = Generated::No;
+        self.filled.as_ref().map_or(&NONE, |f| &f.password)
+    }
+
+    /// Gives the row a generated password (or, in a dry run, says it would get one).
+    pub(crate) fn set_generated(&mut self, password: Generated) {
+        self.filled.get_or_insert_with(Box::default).password = password;
+    }
+
+    /// Gives the row a value for `col` where its cell is empty or absent
+    /// (a sync's deletion of a user: its username, though the file's
+    /// usernames are derived).
+    pub(crate) fn fill(&mut self, col: Column, value: &str) {
+        self.filled
+            .get_or_insert_with(Box::default)
+            .derived
+            .push((col, value.to_owned()));
+    }
+
+    /// Fills the derived columns whose cell is empty or absent.
+    pub(super) fn derive(&mut self, header: &Header) {
+        if header.derive.is_empty() {
+            return;
+        }
+        let mut filled = Filled::default();
+        for rule in header.derive.rules() {
+            if !self.cell(header, rule.column).is_empty() {
+                continue;
+            }
+            match rule.template.render(|c| self.cell(header, c)) {
+                Ok(value) => filled.derived.push((rule.column, value)),
+                Err(why) => filled.underivable.push((rule.column, why)),
+            }
+        }
+        if !filled.derived.is_empty() || !filled.underivable.is_empty() {
+            self.filled = Some(Box::new(filled));
+        }
     }
 }
 
@@ -89,6 +197,20 @@ impl Record {
 impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Record(line {})", self.line)
+    }
+}
+
+impl Filled {
+    fn get(&self, col: Column) -> &str {
+        if col == Column::Password
+            && let Generated::Yes(p) = &self.password
+        {
+            return p.expose();
+        }
+        self.derived
+            .iter()
+            .find(|(c, _)| *c == col)
+            .map_or("", |(_, v)| v.as_str())
     }
 }
 
@@ -232,9 +354,9 @@ impl CsvInput {
     /// Opens the source and reads its header row. Returns the warnings to show.
     pub(crate) async fn open(
         source: &Source,
-        need: impl Into<Need>,
+        need: impl Into<Reading>,
     ) -> Result<(CsvInput, Vec<String>), InputError> {
-        let need = need.into();
+        let need: Reading = need.into();
         let path = source.display();
         let raw: BoxRead = match source {
             Source::Stdin => Box::pin(tokio::io::stdin()),
@@ -260,9 +382,9 @@ impl CsvInput {
     pub(crate) async fn from_reader(
         raw: BoxRead,
         path: String,
-        need: impl Into<Need>,
+        need: impl Into<Reading>,
     ) -> Result<(CsvInput, Vec<String>), InputError> {
-        let need = need.into();
+        let need: Reading = need.into();
         let (mut reader, delimiter, tracker) = open_stream(raw).await.map_err(|e| {
             match e.get_ref().and_then(|x| x.downcast_ref::<NotText>()) {
                 Some(NotText(kind)) => InputError::NotText {
@@ -345,10 +467,9 @@ impl CsvInput {
         let warning =
             (legacy && !self.saw_windows_1252).then(|| windows_1252_warning(&self.path, line));
         self.saw_windows_1252 |= legacy;
-        Some(Ok(Read {
-            record: Record { line, fields },
-            warning,
-        }))
+        let mut record = Record::new(line, fields);
+        record.derive(&self.header);
+        Some(Ok(Read { record, warning }))
     }
 
     /// Reads the next data row into `self.buf` and returns its line.

@@ -46,6 +46,19 @@ pub(crate) enum Problem {
         hint = timezones::did_you_mean(.0)
     )]
     TimeZone(String),
+    #[error("{column} cannot be derived by \"{template}\": {why}")]
+    Underivable {
+        column: &'static str,
+        template: String,
+        why: super::derive::Underivable,
+    },
+    #[error("{problem} (derived by \"{template}\", which gave \"{value}\"{hint})")]
+    Derived {
+        template: String,
+        value: String,
+        hint: &'static str,
+        problem: Box<Problem>,
+    },
     #[error("duplicate of line {line} ({column} \"{value}\" appears there too)")]
     Duplicate {
         line: u64,
@@ -65,83 +78,163 @@ impl From<Problem> for Invalid {
     }
 }
 
-/// Checks one row against every rule; all problems are listed.
+/// A row with the wrong number of cells: nothing in it can be trusted to be
+/// in its column.
+pub(crate) fn cell_count(header: &Header, rec: &Record) -> Result<(), Invalid> {
+    if rec.fields.len() == header.len() {
+        return Ok(());
+    }
+    Err(Problem::CellCount {
+        cells: rec.fields.len(),
+        columns: header.len(),
+    }
+    .into())
+}
+
+/// Checks one row of a user to create against every rule; all problems
+/// are listed.
 pub(crate) fn validate(
     header: &Header,
     rec: &Record,
     mode: PasswordMode,
 ) -> Result<Checked, Invalid> {
-    if rec.fields.len() != header.len() {
-        return Err(Problem::CellCount {
-            cells: rec.fields.len(),
-            columns: header.len(),
-        }
-        .into());
-    }
-    let mut problems = Vec::new();
+    cell_count(header, rec)?;
     let get = |c| rec.get(header, c);
-
-    let username = get(Column::Username);
-    if username.is_empty() {
-        problems.push(Problem::EmptyUsername);
-    } else if let Some(bad) = username
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        problems.push(Problem::UsernameCharacter {
-            username: username.to_owned(),
-            character: bad,
+    // A template that gave nothing is said once, not again as an empty cell.
+    let said = |c| rec.underivable(c).is_some();
+    let mut problems = underivable(header, rec);
+    for col in [
+        Column::Username,
+        Column::Email,
+        Column::Password,
+        Column::FaxNumber,
+        Column::Language,
+        Column::TimeZone,
+    ] {
+        let value = get(col);
+        let missing = match col {
+            Column::Username if !said(col) => Some(Problem::EmptyUsername),
+            Column::Email if !said(col) => Some(Problem::EmptyEmail),
+            Column::Password if mode == PasswordMode::Manual && !header.generates_password => {
+                Some(Problem::EmptyPassword)
+            }
+            _ => None,
+        };
+        problems.extend(if value.is_empty() {
+            missing
+        } else {
+            rule(col, value)
         });
     }
-
-    let email = get(Column::Email);
-    if email.is_empty() {
-        problems.push(Problem::EmptyEmail);
-    } else if !plausible_email(email) {
-        problems.push(Problem::Email(email.to_owned()));
-    }
-
-    if mode == PasswordMode::Manual && get(Column::Password).is_empty() {
-        problems.push(Problem::EmptyPassword);
-    }
-
-    let fax = get(Column::FaxNumber);
-    if !fax.is_empty() && !is_e164(fax) {
-        problems.push(Problem::FaxNumber(fax.to_owned()));
-    }
-
-    let language = match get(Column::Language) {
-        "" => None,
-        l => {
-            let known = LANGUAGES
-                .iter()
-                .find(|k| k.eq_ignore_ascii_case(l))
-                .copied();
-            if known.is_none() {
-                problems.push(Problem::Language(l.to_owned()));
-            }
-            known
-        }
-    };
-
-    let time_zone = match get(Column::TimeZone) {
-        "" => None,
-        tz => {
-            let known = timezones::canonical(tz);
-            if known.is_none() {
-                problems.push(Problem::TimeZone(tz.to_owned()));
-            }
-            known
-        }
-    };
-
     if problems.is_empty() {
-        Ok(Checked {
-            language,
-            time_zone,
-        })
+        return Ok(canonical(header, rec));
+    }
+    Err(Invalid(
+        problems
+            .into_iter()
+            .map(|p| with_template(p, header, rec))
+            .collect(),
+    ))
+}
+
+/// Checks only the cells of `columns` (what an update sends): the portal's
+/// own values that stay as they are are not judged again.
+pub(crate) fn validate_sent(
+    header: &Header,
+    rec: &Record,
+    columns: &[Column],
+) -> Result<(), Invalid> {
+    let problems: Vec<Problem> = columns
+        .iter()
+        .filter_map(|&c| rule(c, rec.get(header, c)))
+        .map(|p| with_template(p, header, rec))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
     } else {
         Err(Invalid(problems))
+    }
+}
+
+/// The row's language and time zone in their canonical form, where known.
+pub(crate) fn canonical(header: &Header, rec: &Record) -> Checked {
+    let language = rec.get(header, Column::Language);
+    Checked {
+        language: LANGUAGES
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(language))
+            .copied(),
+        time_zone: timezones::canonical(rec.get(header, Column::TimeZone)),
+    }
+}
+
+/// The rule of one non-empty cell, if it breaks it.
+fn rule(col: Column, value: &str) -> Option<Problem> {
+    if value.is_empty() {
+        return None;
+    }
+    match col {
+        Column::Username => value
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+            .map(|bad| Problem::UsernameCharacter {
+                username: value.to_owned(),
+                character: bad,
+            }),
+        Column::Email => (!plausible_email(value)).then(|| Problem::Email(value.to_owned())),
+        Column::FaxNumber => (!is_e164(value)).then(|| Problem::FaxNumber(value.to_owned())),
+        Column::Language => (!LANGUAGES.iter().any(|k| k.eq_ignore_ascii_case(value)))
+            .then(|| Problem::Language(value.to_owned())),
+        Column::TimeZone => timezones::canonical(value)
+            .is_none()
+            .then(|| Problem::TimeZone(value.to_owned())),
+        _ => None,
+    }
+}
+
+/// The templates that gave the row no value: said once each, and not again
+/// as an empty cell.
+fn underivable(header: &Header, rec: &Record) -> Vec<Problem> {
+    header
+        .derive
+        .rules()
+        .iter()
+        .filter_map(|rule| {
+            Some(Problem::Underivable {
+                column: rule.column.name(),
+                template: rule.template.source.clone(),
+                why: rec.underivable(rule.column)?.clone(),
+            })
+        })
+        .collect()
+}
+
+/// A problem with a derived value shows the template and what it gave.
+fn with_template(problem: Problem, header: &Header, rec: &Record) -> Problem {
+    let column = match &problem {
+        Problem::UsernameCharacter { .. } => Column::Username,
+        Problem::Email(_) => Column::Email,
+        Problem::FaxNumber(_) => Column::FaxNumber,
+        Problem::Language(_) => Column::Language,
+        Problem::TimeZone(_) => Column::TimeZone,
+        _ => return problem,
+    };
+    let Some(rule) = header
+        .derive
+        .rule(column)
+        .filter(|_| rec.is_derived(column))
+    else {
+        return problem;
+    };
+    Problem::Derived {
+        template: rule.template.source.clone(),
+        value: rec.get(header, column).to_owned(),
+        hint: if column == Column::Username && !rule.template.source.contains("slug") {
+            "; end the template with |slug to keep only what a username may hold"
+        } else {
+            ""
+        },
+        problem: Box::new(problem),
     }
 }
 
@@ -237,13 +330,13 @@ mod tests {
     }
 
     fn row(fields: &[&str]) -> Record {
-        Record {
-            line: 7,
-            fields: fields
+        Record::new(
+            7,
+            fields
                 .iter()
                 .map(std::string::ToString::to_string)
                 .collect(),
-        }
+        )
     }
 
     const COLS: &str = "username,email,password,fax_number,language,time_zone";
@@ -366,5 +459,94 @@ mod tests {
         assert!(e.starts_with("duplicate of line 2"), "{e}");
         let e = d.check("sansa", "ARYA@w.com", 5).unwrap_err().to_string();
         assert!(e.starts_with("duplicate of line 3"), "{e}");
+    }
+
+    /// A header read with these derivations, and a row of it with its values derived.
+    fn derived(cols: &str, derive: &[&str], fields: &[&str]) -> (Header, Record) {
+        let derive: Vec<String> = derive.iter().map(|s| (*s).to_owned()).collect();
+        let reading = crate::input::Reading::build(&crate::input::mapping::Asked {
+            need: PasswordMode::Manual.into(),
+            config_columns: &[],
+            config_derive: &[],
+            cli_columns: &[],
+            cli_derive: &derive,
+            generate_passwords: true,
+        })
+        .unwrap();
+        let h = Header::parse(cols.split(',').map(String::from).collect(), reading)
+            .unwrap()
+            .0;
+        let mut r = row(fields);
+        r.derive(&h);
+        (h, r)
+    }
+
+    #[test]
+    fn derived_values_fill_empty_cells_only() {
+        let cols = "username,email,first_name,last_name";
+        let rule = ["username={first_name}.{last_name}|slug"];
+        let (h, r) = derived(cols, &rule, &["", "z@x.io", "Zoë", "O'Núñez"]);
+        assert_eq!(r.get(&h, Column::Username), "zoe.onunez");
+        assert!(r.is_derived(Column::Username));
+        assert_eq!(
+            r.cell(&h, Column::Username),
+            "",
+            "the file's cell is unchanged"
+        );
+        assert!(
+            validate(&h, &r, PasswordMode::Manual).is_ok(),
+            "the password is generated"
+        );
+        let (h, r) = derived(cols, &rule, &["zoe", "z@x.io", "Zoë", "Núñez"]);
+        assert_eq!(r.get(&h, Column::Username), "zoe", "a cell given is kept");
+        assert!(!r.is_derived(Column::Username));
+        // Absent: the file has no username column at all.
+        let (h, r) = derived(
+            "email,first_name,last_name",
+            &rule,
+            &["z@x.io", "Ann Marie", "Åberg"],
+        );
+        assert_eq!(r.get(&h, Column::Username), "annmarie.aberg");
+    }
+
+    #[test]
+    fn a_derived_value_that_breaks_the_rule_shows_its_template() {
+        let cols = "username,email,first_name,last_name";
+        let (h, r) = derived(
+            cols,
+            &["username={first_name}.{last_name}"],
+            &["", "z@x.io", "Zoë", "Núñez"],
+        );
+        let e = validate(&h, &r, PasswordMode::Manual)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "username \"Zoë.Núñez\" has the character \"ë\"; only letters a-z, digits, \"-\", \
+             \"_\" and \".\" are allowed (derived by \"{first_name}.{last_name}\", which gave \
+             \"Zoë.Núñez\"; end the template with |slug to keep only what a username may hold)"
+        );
+        let (h, r) = derived(
+            cols,
+            &["username={first_name}.{last_name}|slug"],
+            &["", "z@x.io", "Zoë", ""],
+        );
+        let e = validate(&h, &r, PasswordMode::Manual)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "username cannot be derived by \"{first_name}.{last_name}|slug\": last_name is empty"
+        );
+        let (h, r) = derived(cols, &["email={username}@acme"], &["zoe", "", "Zoë", "N"]);
+        let e = validate(&h, &r, PasswordMode::Manual)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "email does not appear to be valid (\"zoe@acme\") (derived by \"{username}@acme\""
+            ),
+            "{e}"
+        );
     }
 }

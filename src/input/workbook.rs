@@ -7,7 +7,8 @@ use std::path::Path;
 
 use calamine::{Data, Range, Reader, open_workbook_auto};
 
-use super::columns::{Header, Need};
+use super::columns::Header;
+use super::mapping::Reading;
 use super::{InputError, ReadAll, Record};
 
 /// The file extensions read as workbooks.
@@ -25,7 +26,7 @@ pub(crate) fn is_workbook(path: &Path) -> bool {
 pub(crate) fn read(
     path: &Path,
     sheet: Option<&str>,
-    need: Need,
+    need: impl Into<Reading>,
 ) -> Result<(Header, ReadAll, Vec<String>), InputError> {
     let shown = path.display().to_string();
     let unreadable = |reason: String| InputError::Workbook {
@@ -39,38 +40,16 @@ pub(crate) fn read(
         let line = u64::from(first_row) + i as u64 + 1;
         (line, cells)
     });
-    // `used`: whether a column is sent (the header row: all are). A cell of
-    // a column that is not is read as the spreadsheet shows it, a date too.
-    let text = |line: u64,
-                cells: &[Data],
-                used: &dyn Fn(usize) -> bool|
-     -> Result<Vec<String>, InputError> {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(c, d)| {
-                if !used(c) {
-                    return Ok(d.to_string());
-                }
-                cell_text(d).map_err(|what| InputError::Cell {
-                    path: shown.clone(),
-                    cell: cell_name(
-                        u32::try_from(c)
-                            .unwrap_or(u32::MAX)
-                            .saturating_add(first_col),
-                        line,
-                    ),
-                    what,
-                })
-            })
-            .collect()
+    let sheet_text = SheetText {
+        path: &shown,
+        first_col,
     };
     // The header is the first row holding anything.
     let (header_line, header_cells) = loop {
         let Some((line, cells)) = rows.next() else {
             return Err(InputError::Empty { path: shown });
         };
-        let cells = text(line, cells, &|_| true)?;
+        let cells = sheet_text.cells(line, cells, &|_| true)?;
         if cells.iter().any(|c| !c.trim().is_empty()) {
             break (line, cells);
         }
@@ -81,20 +60,7 @@ pub(crate) fn read(
             line: header_line,
             source,
         })?;
-    let width = header.len();
-    let mut records = Vec::new();
-    for (line, cells) in rows {
-        let mut fields = text(line, cells, &|c| header.is_used(c))?;
-        if fields.iter().all(|c| c.trim().is_empty()) {
-            continue; // an empty row of the sheet
-        }
-        // A sheet's rows are as wide as its widest: cells past the header's
-        // columns that are empty are not cells of the row.
-        while fields.len() > width && fields.last().is_some_and(String::is_empty) {
-            fields.pop();
-        }
-        records.push(Record { line, fields });
-    }
+    let records = records(rows, &header, &sheet_text)?;
     let warnings = warnings
         .into_iter()
         .map(|w| format!("workbook {shown}, sheet \"{name}\", row {header_line}: {w}"))
@@ -108,6 +74,70 @@ pub(crate) fn read(
         },
         warnings,
     ))
+}
+
+/// How a sheet's cells become text, naming the cell that cannot.
+struct SheetText<'a> {
+    path: &'a str,
+    first_col: u32,
+}
+
+impl SheetText<'_> {
+    /// The row's cells as text. `used`: whether a column is sent (the
+    /// header row: all are). A cell of a column that is not is read as the
+    /// spreadsheet shows it, a date too.
+    fn cells(
+        &self,
+        line: u64,
+        cells: &[Data],
+        used: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<String>, InputError> {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(c, d)| {
+                if !used(c) {
+                    return Ok(d.to_string());
+                }
+                cell_text(d).map_err(|what| InputError::Cell {
+                    path: self.path.to_owned(),
+                    cell: cell_name(
+                        u32::try_from(c)
+                            .unwrap_or(u32::MAX)
+                            .saturating_add(self.first_col),
+                        line,
+                    ),
+                    what,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The user rows after the header: empty rows skipped, the sheet's extra
+/// empty cells past the header's columns dropped, derived values filled in.
+fn records<'a>(
+    rows: impl Iterator<Item = (u64, &'a [Data])>,
+    header: &Header,
+    sheet_text: &SheetText<'_>,
+) -> Result<Vec<Record>, InputError> {
+    let width = header.len();
+    let mut records = Vec::new();
+    for (line, cells) in rows {
+        let mut fields = sheet_text.cells(line, cells, &|c| header.is_used(c))?;
+        if fields.iter().all(|c| c.trim().is_empty()) {
+            continue; // an empty row of the sheet
+        }
+        // A sheet's rows are as wide as its widest: cells past the header's
+        // columns that are empty are not cells of the row.
+        while fields.len() > width && fields.last().is_some_and(String::is_empty) {
+            fields.pop();
+        }
+        let mut record = Record::new(line, fields);
+        record.derive(header);
+        records.push(record);
+    }
+    Ok(records)
 }
 
 /// The sheet named `sheet` (exactly, else in any case), or the first.

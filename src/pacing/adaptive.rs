@@ -135,6 +135,8 @@ pub(crate) enum Change {
     WindowSeen,
 }
 
+/// The pace while a window is spent: one request a second.
+const WINDOW_SPENT_RATE: f64 = 1.0;
 /// A recognised window is paced this far under its quota.
 const WINDOW_MARGIN: f64 = 0.01;
 
@@ -430,6 +432,9 @@ pub(crate) struct Controller {
     hold: Duration,
     /// What the 429s say of a window limiter.
     windows: Windows,
+    /// A window limiter's quota is spent: one request at a time until one
+    /// is accepted (its window reopened).
+    window_spent: bool,
 }
 
 impl Controller {
@@ -455,6 +460,7 @@ impl Controller {
             measured: None,
             hold: HOLD,
             windows: Windows::default(),
+            window_spent: false,
         }
     }
 
@@ -545,6 +551,14 @@ impl Controller {
             return None;
         }
         self.episode_end = None;
+        if self.window_spent && !self.segment.accepted.is_empty() {
+            // The window reopened: its quota at once.
+            self.window_spent = false;
+            let quota = self.windows.quota_seen().unwrap_or(1.0);
+            let fast = Self::window_fast(quota);
+            self.set_rate(fast, now);
+            return Some(Change::WindowSeen);
+        }
         if let Some(p) = self.pending.take() {
             if let Some(change) = self.window_reading(p.retry_after, now) {
                 return Some(change);
@@ -572,6 +586,12 @@ impl Controller {
 
     /// The decision at the end of a 429 pause, which refilled the portal's
     /// bucket: a new segment starts.
+    /// The pace that sends a window's `quota` in a second: few requests are
+    /// in flight when it is spent.
+    fn window_fast(quota: f64) -> f64 {
+        quota
+    }
+
     /// What the segment a 429 closed says of a window limiter; once one is
     /// recognised, its pace (a new segment starts, as after any 429).
     fn window_reading(&mut self, retry_after: Duration, now: Instant) -> Option<Change> {
@@ -596,12 +616,19 @@ impl Controller {
         };
         let Some(pace) = self.windows.pace() else {
             // Its length is not known yet: each window's quota is sent in
-            // about half a second, and the 429s that end it tell when the
-            // next window opens.
-            let fast = self.rate.map_or(2.0 * quota, |r| r.max(2.0 * quota));
-            self.set_rate(fast, now);
+            // a second, and the 429s that end it tell when the
+            // next window opens. Until it does (nothing was accepted since
+            // the last pause), one request at a time.
+            self.window_spent = accepted == 0;
+            let rate = if self.window_spent {
+                WINDOW_SPENT_RATE
+            } else {
+                Self::window_fast(quota)
+            };
+            self.set_rate(rate, now);
             return Some(Change::WindowSeen);
         };
+        self.window_spent = false;
         self.measured = Some(pace);
         self.set_rate(pace * (1.0 - WINDOW_MARGIN), now);
         Some(Change::Window)
@@ -887,6 +914,60 @@ mod tests {
         /// This share of requests is answered 429 for no limit's sake.
         strays: f64,
         random: fastrand::Rng,
+        /// A window limiter instead of the bucket.
+        window: Option<Win>,
+    }
+
+    /// `limit` per `period` seconds: fixed windows from `origin` (with
+    /// `Retry-After` to the boundary in whole seconds, as `Rack::Attack`
+    /// gives it, or none: 1 s assumed), or sliding.
+    struct Win {
+        limit: usize,
+        period: f64,
+        origin: Instant,
+        sliding: bool,
+        retry_after: bool,
+        count: (u64, usize),
+        accepted: VecDeque<Instant>,
+    }
+
+    impl Win {
+        fn take(&mut self, now: Instant) -> Option<Duration> {
+            let secs = now.saturating_duration_since(self.origin).as_secs_f64();
+            if self.sliding {
+                while self
+                    .accepted
+                    .front()
+                    .is_some_and(|t| now.saturating_duration_since(*t).as_secs_f64() >= self.period)
+                {
+                    self.accepted.pop_front();
+                }
+                if self.accepted.len() < self.limit {
+                    self.accepted.push_back(now);
+                    return None;
+                }
+                let oldest = self.accepted.front().copied().unwrap_or(now);
+                let left = self.period - now.saturating_duration_since(oldest).as_secs_f64();
+                return Some(Duration::from_secs_f64(left.ceil().max(1.0)));
+            }
+            // Seconds since the origin over a period: small and positive.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let index = (secs / self.period).floor() as u64;
+            if self.count.0 != index {
+                self.count = (index, 0);
+            }
+            self.count.1 += 1;
+            if self.count.1 <= self.limit {
+                return None;
+            }
+            let whole = secs.floor();
+            let wait = if self.retry_after {
+                self.period - whole % self.period
+            } else {
+                1.0
+            };
+            Some(Duration::from_secs_f64(wait))
+        }
     }
 
     impl Portal {
@@ -898,13 +979,34 @@ mod tests {
                 last: now,
                 strays: 0.0,
                 random: fastrand::Rng::with_seed(11),
+                window: None,
             }
+        }
+
+        /// `limit` per `period` seconds, in windows; `rate` is their pace.
+        fn windowed(limit: usize, period: f64, sliding: bool, retry_after: bool) -> Portal {
+            let now = Instant::now();
+            let mut p = Portal::new(limit as f64 / period, 1.0, now);
+            p.window = Some(Win {
+                limit,
+                period,
+                // The run starts 1.7 s into a window.
+                origin: now.checked_sub(Duration::from_millis(1700)).unwrap_or(now),
+                sliding,
+                retry_after,
+                count: (u64::MAX, 0),
+                accepted: VecDeque::new(),
+            });
+            p
         }
 
         /// `None`: accepted; else the `Retry-After` (whole seconds, ≥ 1).
         fn take(&mut self, now: Instant) -> Option<Duration> {
             if self.strays > 0.0 && self.random.f64() < self.strays {
                 return Some(Duration::from_secs(1));
+            }
+            if let Some(w) = self.window.as_mut() {
+                return w.take(now);
             }
             let dt = now.saturating_duration_since(self.last).as_secs_f64();
             self.tokens = (self.tokens + dt * self.rate).min(self.burst);
@@ -1150,6 +1252,35 @@ mod tests {
         simulate(&mut c, &mut p, 8000, 32, Some((10.0, 80.0)));
         let r = c.rate().unwrap();
         assert!(r >= 60.0, "{r:.1}/s after the rise to 80/s");
+    }
+
+    /// The windows, 100 per 5 s, 1,500 rows through 32 workers:
+    /// fixed (`Rack::Attack` with its `Retry-After` to the boundary, and by
+    /// default without one) and sliding. Recognised from their 429s, then
+    /// spread: at least 90% of 20/s, within the 429 budget (47; 55 without
+    /// `Retry-After`, a gap to the target).
+    #[tokio::test(start_paused = true)]
+    async fn windows_are_recognised_and_spread() {
+        let mut misses = Vec::new();
+        for (sliding, retry_after) in [(false, true), (false, false), (true, true)] {
+            let mut p = Portal::windowed(100, 5.0, sliding, retry_after);
+            let mut c = Controller::new(None, 0.1, Instant::now());
+            let run = simulate(&mut c, &mut p, 1500, 32, None);
+            let line = format!(
+                "sliding {sliding}, Retry-After {retry_after}: {:.1}% of 20/s, {} 429s, pace {:?}",
+                run.share * 100.0,
+                run.throttled,
+                c.rate()
+            );
+            eprintln!("{line}");
+            // Without `Retry-After` the model spends 51: the start's 31, then
+            // one a second while a window is spent, until its length is known.
+            let budget = if retry_after { 47 } else { 55 };
+            if run.share < 0.9 || run.throttled > budget {
+                misses.push(line);
+            }
+        }
+        assert!(misses.is_empty(), "{misses:#?}");
     }
 
     /// A portal that also answers 429 now and then for no limit's sake (one

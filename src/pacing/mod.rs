@@ -326,9 +326,9 @@ impl Pacer {
             self.changed.notify_waiters();
         }
         s.controller.on_answer(ticket.turn, throttled, now);
-        if throttled.is_some() || event.is_some() {
-            self.follow_controller(&mut s);
-        }
+        // Its decisions may be due now (a window reopened, a pause's end),
+        // not only at the next turn.
+        self.follow_controller(&mut s);
     }
 
     /// The rate the portal was measured (or advertised) to accept, once it

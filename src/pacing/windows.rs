@@ -21,6 +21,10 @@ use tokio::time::Instant;
 const WINDOW_RETRY_AFTER: Duration = Duration::from_secs(2);
 /// Segments kept.
 const KEEP: usize = 24;
+/// Subtracted from the spacing of reopenings before it is rounded to whole
+/// seconds: between a fixed window's bias (none) and a sliding one's (half
+/// a second).
+const ROUNDING: f64 = 0.25;
 /// A segment that got this share of the most any got was a whole window's.
 const FULL: f64 = 0.8;
 
@@ -102,22 +106,31 @@ impl Windows {
             .filter(|s| s.after_pause && s.accepted as f64 >= FULL * most)
             .map(|s| s.start)
             .collect();
-        let (Some(first), Some(last)) = (full.first(), full.last()) else {
-            return;
-        };
-        let span = last.saturating_duration_since(*first).as_secs_f64();
-        if full.len() < 2 || span <= 0.0 {
+        // Successive full segments one window apart: those whose spacing is
+        // about the shortest (a longer one spans quiet windows paced under).
+        let spacings: Vec<f64> = full
+            .windows(2)
+            .map(|p| p[1].saturating_duration_since(p[0]).as_secs_f64())
+            .filter(|d| *d > 0.0)
+            .collect();
+        let shortest = spacings.iter().copied().fold(f64::INFINITY, f64::min);
+        let one: Vec<f64> = spacings
+            .into_iter()
+            .filter(|d| *d < 1.5 * shortest)
+            .collect();
+        if one.is_empty() {
             return;
         }
-        // One window between successive full segments, unless a known
-        // window says that more passed (quiet windows paced under it).
-        let windows = match self.window {
-            Some(w) => (span / w).round().max(1.0),
-            None => (full.len() - 1) as f64,
+        let raw = one.iter().sum::<f64>() / one.len() as f64;
+        // Windows are whole seconds. A pause ends up to a second after the
+        // window reopened (whole-second `Retry-After`s): a fixed window's
+        // reopenings are a window apart give or take that, a sliding
+        // window's a window and half a second on average.
+        let window = if raw >= 1.5 {
+            (raw - ROUNDING).round()
+        } else {
+            raw
         };
-        let raw = span / windows;
-        // Windows are whole seconds: the pauses' starts are within one.
-        let window = if raw >= 1.5 { raw.round() } else { raw };
         self.quota = Some(most);
         self.window = Some(window);
     }
@@ -148,7 +161,7 @@ mod tests {
         assert_eq!(w.pace(), None, "one window says nothing of its length");
         w.on_closed(closed(t0, 3.4, 100, 4));
         assert_eq!(w.pace(), None);
-        w.on_closed(closed(t0, 8.1, 100, 4));
+        w.on_closed(closed(t0, 8.6, 100, 4));
         assert_eq!(w.quota_and_window(), Some((100.0, 5.0)));
         assert_eq!(w.pace(), Some(20.0));
     }

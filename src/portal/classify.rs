@@ -52,6 +52,9 @@ pub(crate) enum Outcome {
     Throttled { retry_after: Duration },
     /// 401/403: the token was refused; nothing more may be sent.
     Unauthorized { message: String },
+    /// A lookup's answer longer than it may be (not read): asking again
+    /// would not shorten it.
+    TooLarge { message: String },
 }
 
 impl Outcome {
@@ -84,6 +87,11 @@ pub(crate) fn classify(
     body: &[u8],
     now: SystemTime,
 ) -> Outcome {
+    // No Content: done, and nothing to say (a PUT or a DELETE). A lookup
+    // that needs `data` finds none and says so.
+    if status == 204 {
+        return Outcome::Success { data: None };
+    }
     if (200..=299).contains(&status)
         && let Ok(Envelope {
             result: Some(true),
@@ -301,6 +309,16 @@ mod tests {
         assert_eq!(
             c(201, r#"{"result":true}"#),
             Outcome::Success { data: None }
+        );
+    }
+
+    #[test]
+    fn no_content_is_a_success() {
+        assert_eq!(c(204, ""), Outcome::Success { data: None });
+        assert_eq!(c(204, "anything"), Outcome::Success { data: None });
+        assert!(
+            matches!(c(200, ""), Outcome::Transient { .. }),
+            "a 200 owes JSON"
         );
     }
 

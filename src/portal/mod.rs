@@ -34,6 +34,9 @@ pub(crate) struct Request {
     pub(crate) paced: bool,
     /// The longest answer read; longer is a failed attempt.
     pub(crate) max_answer: usize,
+    /// A 401/403 stops the whole run (the token was revoked). Not for the
+    /// user list: a token may lack only that permission.
+    pub(crate) refusal_stops: bool,
 }
 
 /// One request's result: the HTTP status (if an answer came) and its meaning.
@@ -159,6 +162,7 @@ impl Portal {
                 Lookup::Users => MAX_USER_LIST_BYTES,
                 Lookup::Groups | Lookup::FaxNumbers => MAX_ANSWER_BYTES,
             },
+            refusal_stops: lookup != Lookup::Users,
         }
     }
 
@@ -170,6 +174,7 @@ impl Portal {
             body: Some(body),
             paced: true,
             max_answer: MAX_ANSWER_BYTES,
+            refusal_stops: true,
         }
     }
 
@@ -181,6 +186,19 @@ impl Portal {
             body: Some(body),
             paced: true,
             max_answer: MAX_ANSWER_BYTES,
+            refusal_stops: true,
+        }
+    }
+
+    /// The GET of user `id` (the check right before its deletion).
+    pub(crate) fn read_user(&self, id: &str) -> Request {
+        Request {
+            method: Method::GET,
+            url: self.url(&["users", id]),
+            body: None,
+            paced: true,
+            max_answer: MAX_ANSWER_BYTES,
+            refusal_stops: true,
         }
     }
 
@@ -192,6 +210,7 @@ impl Portal {
             body: None,
             paced: true,
             max_answer: MAX_ANSWER_BYTES,
+            refusal_stops: true,
         }
     }
 
@@ -228,16 +247,22 @@ impl Portal {
         let body = match read_capped(resp, request.max_answer).await {
             Ok(Some(b)) => b,
             Ok(None) => {
+                let reason = format!(
+                    "HTTP {status} with an answer longer than {} MiB (not read)",
+                    request.max_answer >> 20
+                );
+                let outcome = if request.method == Method::GET {
+                    Outcome::TooLarge { message: reason }
+                } else {
+                    Outcome::Transient {
+                        reason,
+                        maybe_sent: true,
+                    }
+                };
                 return Attempt {
                     status: Some(status),
                     advert,
-                    outcome: Outcome::Transient {
-                        reason: format!(
-                            "HTTP {status} with an answer longer than {} MiB (not read)",
-                            request.max_answer >> 20
-                        ),
-                        maybe_sent: true,
-                    },
+                    outcome,
                 };
             }
             Err(e) => return transport_failure(&e, Some(status)),
@@ -263,7 +288,13 @@ async fn read_capped(
     mut resp: reqwest::Response,
     max: usize,
 ) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    let mut body = Vec::new();
+    // A large answer (the user list) says its length: one allocation of
+    // that size, not a doubling vector that briefly holds three times it.
+    let announced = resp
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    let mut body = Vec::with_capacity(announced.min(max));
     while let Some(chunk) = resp.chunk().await? {
         if body.len() + chunk.len() > max {
             return Ok(None);

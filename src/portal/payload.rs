@@ -232,10 +232,7 @@ mod tests {
         strict: bool,
     ) -> Result<(Value, Option<String>), String> {
         let (h, _) = Header::parse(cols.split(',').map(String::from).collect(), mode).unwrap();
-        let r = Record {
-            line: 2,
-            fields: vals.split(',').map(String::from).collect(),
-        };
+        let r = Record::new(2, vals.split(',').map(String::from).collect());
         let checked = validate(&h, &r, mode).map_err(|e| e.to_string())?;
         let rules = Rules {
             mode,

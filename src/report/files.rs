@@ -159,3 +159,61 @@ impl FailedFile {
         })
     }
 }
+
+/// `--generate-passwords FILE`: `username,email,password` of each user
+/// created with a generated password, flushed line by line so that a killed
+/// run loses none. Owner-only; never one that holds anything already.
+pub(crate) struct PasswordFile {
+    pub(crate) path: PathBuf,
+    writer: csv::Writer<File>,
+}
+
+impl PasswordFile {
+    pub(crate) fn create(path: &Path) -> Result<PasswordFile, FileError> {
+        const WHAT: &str = "passwords file";
+        let err = |source| FileError {
+            what: WHAT,
+            path: path.to_owned(),
+            source,
+        };
+        // Not truncated: a file that holds something is refused, not emptied.
+        let mut opts = OpenOptions::new();
+        opts.append(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts.open(path).map_err(err)?;
+        if file.metadata().map_err(err)?.len() > 0 {
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "it is not empty (the passwords of an earlier run?); give a new path",
+            )));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(err)?;
+        }
+        let mut file = PasswordFile {
+            path: path.to_owned(),
+            writer: csv::Writer::from_writer(file),
+        };
+        file.line(["username", "email", "password"])
+            .map_err(|e| err(e.into()))?;
+        Ok(file)
+    }
+
+    /// One created user's line, flushed.
+    pub(crate) fn write(&mut self, username: &str, email: &str, password: &str) -> csv::Result<()> {
+        self.line([username, email, password])
+    }
+
+    fn line(&mut self, cells: [&str; 3]) -> csv::Result<()> {
+        self.writer.write_record(cells)?;
+        self.writer.flush()?;
+        Ok(())
+    }
+}

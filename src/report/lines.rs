@@ -82,10 +82,7 @@ mod tests {
     use crate::input::Record;
 
     fn rec() -> Record {
-        Record {
-            line: 7,
-            fields: vec![],
-        }
+        Record::new(7, vec![])
     }
 
     fn render(r: &RowResult) -> String {

@@ -14,9 +14,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::input::{Column, Header, Record};
+use crate::input::{Column, Generated, Header, Record};
 use crate::sanitize;
-pub use summary::{Operation, Summary};
+pub use summary::{Operation, Passwords, Summary};
 
 use crate::human::{plural, thousands};
 
@@ -146,6 +146,10 @@ pub(crate) struct ReporterSetup {
     pub(crate) journal: Option<journal::JournalWriter>,
     /// The input is a workbook: the failed rows are written as CSV.
     pub(crate) failed_as_csv: bool,
+    /// `--generate-passwords FILE` (none in a dry run).
+    pub(crate) passwords: Option<files::PasswordFile>,
+    /// `--generate-passwords` was given (a dry run counts what it would generate).
+    pub(crate) generates_passwords: bool,
 }
 
 /// Runs the reporter on its own thread (its writes are blocking I/O) until
@@ -191,6 +195,10 @@ impl Reporter {
             failed_as_csv: setup.failed_as_csv,
             report_path: setup.report.as_ref().map(|r| r.path.clone()),
             failed_path: setup.failed.as_ref().map(|f| f.path.clone()),
+            passwords: setup.generates_passwords.then(|| summary::Passwords {
+                path: setup.passwords.as_ref().map(|f| f.path.clone()),
+                ..summary::Passwords::default()
+            }),
             ..Summary::default()
         };
         Reporter {
@@ -258,6 +266,7 @@ impl Reporter {
         let shown = |t: &str| sanitize::visible(&sanitize::scrub(t, &[&password])).into_owned();
         r.message = r.message.as_deref().map(shown);
         r.warning = r.warning.as_deref().map(shown);
+        self.password(&mut r, &username, &email);
         self.print_line(&r, &username, &email);
         if let Some(w) = r.warning.clone()
             && self.setup.output == OutputFormat::Text
@@ -328,6 +337,50 @@ impl Reporter {
             let who = lines::who(r, username, email);
             self.warn(&format!("line {}: {who}: {w}", r.record.line));
         }
+    }
+
+    /// A generated password: written to the passwords file once its user
+    /// is created (the row then says `password generated`, never the
+    /// password); a dry run's row says one would be.
+    fn password(&mut self, r: &mut RowResult, username: &str, email: &str) {
+        let note = match (r.record.generated(), r.status) {
+            (Generated::Yes(password), RowStatus::Created) => {
+                if let Some(file) = &mut self.setup.passwords
+                    && let Err(e) = file.write(username, email, password.expose())
+                {
+                    let e = format!(
+                        "cannot write the passwords file {}: {e}",
+                        file.path.display()
+                    );
+                    if !self.io_errors.contains(&e) {
+                        self.warn(&e);
+                        self.io_errors.push(e);
+                    }
+                }
+                if let Some(p) = &mut self.summary.passwords {
+                    p.generated += 1;
+                }
+                "password generated"
+            }
+            // Sent more than once, then "already exists": an attempt whose
+            // answer was lost may have created it with the generated
+            // password, or the user was there before. Not claimed either way.
+            (Generated::Yes(_), RowStatus::Skipped) if r.attempts > 1 => {
+                "its generated password is not in the passwords file: if this run created the \
+                 user, set a password for it in the portal"
+            }
+            (Generated::Would, RowStatus::Valid) => {
+                if let Some(p) = &mut self.summary.passwords {
+                    p.would += 1;
+                }
+                "a password would be generated"
+            }
+            _ => return,
+        };
+        r.message = Some(match r.message.take() {
+            Some(m) => format!("{m}; {note}"),
+            None => note.to_owned(),
+        });
     }
 
     /// The report, failed-rows and journal entries of a row. A write that

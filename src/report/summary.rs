@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::engine::stop::StopReason;
 use crate::human::{duration, plural, thousands, wait};
-use crate::stop::StopReason;
 
 /// What a run does to the enterprise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,6 +77,19 @@ pub struct Summary {
     pub report_path: Option<PathBuf>,
     /// Where the failed rows went.
     pub failed_path: Option<PathBuf>,
+    /// With `--generate-passwords`: how many, and where.
+    pub passwords: Option<Passwords>,
+}
+
+/// The passwords a run generated (`--generate-passwords`).
+#[derive(Debug, Clone, Default)]
+pub struct Passwords {
+    /// Written to the file, one per user created.
+    pub generated: u64,
+    /// A dry run's: the rows that would get one.
+    pub would: u64,
+    /// The file (none in a dry run).
+    pub path: Option<PathBuf>,
 }
 
 impl Summary {
@@ -190,6 +203,9 @@ impl Summary {
         if let Some(p) = &self.report_path {
             out.push(format!("report: {}", p.display()));
         }
+        if let Some(p) = &self.passwords {
+            out.push(p.line());
+        }
         let unfinished = self.to_retry;
         match &self.failed_path {
             Some(p) if unfinished > 0 => out.push(format!(
@@ -226,6 +242,29 @@ impl Summary {
                 format!("xmc-user-importer import CONFIG {p} --existing update")
             }
             Operation::Delete => format!("xmc-user-importer delete CONFIG {p}"),
+        }
+    }
+}
+
+impl Passwords {
+    /// `passwords: 200 generated, in passwords.csv (owner-only): …`
+    fn line(&self) -> String {
+        let n = self.generated;
+        match &self.path {
+            None => format!(
+                "passwords: {} would be generated (a dry run generates none)",
+                thousands(self.would)
+            ),
+            Some(p) if n == 0 => format!(
+                "passwords: none generated ({} holds only its header)",
+                p.display()
+            ),
+            Some(p) => format!(
+                "passwords: {} generated, one per user created, in {} (owner-only): hand each \
+                 over securely, then delete the file",
+                thousands(n),
+                p.display()
+            ),
         }
     }
 }

@@ -9,15 +9,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::console::Console;
+use crate::engine::stop::Stop;
+use crate::error::Error;
 use crate::human::{plural, thousands};
 use crate::input::Column;
+use crate::ops::setup;
+use crate::options::Options;
 use crate::portal::Directory;
 use crate::portal::directory::normalize_number;
 use crate::portal::users::PortalUser;
 use crate::report::{Operation, Summary};
-use crate::stop::Stop;
-use crate::{Console, Error, Options};
-use crate::{sanitize, setup};
+use crate::sanitize;
 
 /// The import's columns but the password, in its documented order.
 fn columns() -> impl Iterator<Item = Column> {
@@ -132,19 +135,61 @@ fn row(u: &PortalUser, dir: &Directory) -> (Vec<String>, bool) {
     (cells, known)
 }
 
-/// Writes `bytes` next to `path`, then renames it over `path`: a reader sees
-/// the old file or the new one, never half of either.
+/// Writes the export to `path`. A named pipe or a device (`/dev/stdout`) is
+/// written to as it is: a reader may be waiting on it. A regular file is
+/// written next to `path` and renamed over it, so that a reader sees the old
+/// file or the new one, never half of either. The export holds the
+/// enterprise's personal data: it is created owner-only (0600), and an
+/// existing file's stricter mode is kept.
 fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let existing = std::fs::metadata(path).ok();
+    if existing
+        .as_ref()
+        .is_some_and(|m| !m.is_file() && !m.is_dir())
+    {
+        let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+        return f.write_all(bytes).and_then(|()| f.flush());
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    let written =
+        write_private(&tmp, bytes, existing.as_ref()).and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+/// Creates `path` (it must not exist) owner-only, or with `old`'s mode where
+/// that is stricter, and writes `bytes` to it.
+fn write_private(
+    path: &Path,
+    bytes: &[u8],
+    old: Option<&std::fs::Metadata>,
+) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let mode = old.map_or(0o600, |m| m.permissions().mode() & 0o600);
+        opts.mode(mode);
+        mode
+    };
+    #[cfg(not(unix))]
+    let _ = old;
+    let mut f = opts.open(path)?;
+    // The umask may have taken bits away, never added any; set it exactly.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 #[cfg(test)]
@@ -160,8 +205,7 @@ mod tests {
         )
         .unwrap();
         let u = PortalUser::from_json(&json!({"id": 7, "username": "tirion", "email": "t@w.com",
-            "group_id": 12, "main_fax_number_id": 501, "language": "fr", "first_name": "Tirion"}))
-        .unwrap();
+            "group_id": 12, "main_fax_number_id": 501, "language": "fr", "first_name": "Tirion"}));
         let (cells, known) = row(&u, &dir);
         assert!(known);
         assert_eq!(
@@ -176,6 +220,37 @@ mod tests {
             ]
         );
         assert_eq!(cells[16], "fr");
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_export_is_private_and_keeps_a_stricter_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let new = d.path().join("new.csv");
+        replace(&new, b"a\n").unwrap();
+        assert_eq!(mode(&new), 0o600, "a new export is owner-only");
+        let public = d.path().join("public.csv");
+        std::fs::write(&public, "old\n").unwrap();
+        std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644)).unwrap();
+        replace(&public, b"a\n").unwrap();
+        assert_eq!(
+            mode(&public),
+            0o600,
+            "an export over a public file is private"
+        );
+        let strict = d.path().join("strict.csv");
+        std::fs::write(&strict, "old\n").unwrap();
+        std::fs::set_permissions(&strict, std::fs::Permissions::from_mode(0o400)).unwrap();
+        replace(&strict, b"a\n").unwrap();
+        assert_eq!(mode(&strict), 0o400, "a stricter mode is kept");
+        assert_eq!(std::fs::read_to_string(&strict).unwrap(), "a\n");
     }
 
     #[test]

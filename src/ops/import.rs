@@ -3,19 +3,22 @@
 
 use std::sync::Arc;
 
-use crate::input::validate::{Checked, Duplicates, validate};
+use crate::console::Console;
+use crate::engine::job::{Action, Job};
+use crate::engine::pipeline::{Pass, Planner, Prepared, Work};
+use crate::engine::retry::Engine;
+use crate::engine::stop::Stop;
+use crate::error::Error;
+use crate::input::validate::{self, Checked, Duplicates, validate};
 use crate::input::{Column, Header, Record};
-use crate::job::{Action, Job};
-use crate::pipeline::{Pass, Planner, Prepared, Work};
+use crate::ops::setup::{self, Start};
+use crate::options::{Existing, Options};
+use crate::password::Generation;
 use crate::portal::users::PortalUser;
 use crate::portal::{Directory, payload};
 use crate::report::journal::JournalIndex;
 use crate::report::{Operation, RowResult, RowStatus, Summary};
-use crate::retry::Engine;
 use crate::roster::{self, Match, Roster, Verdict};
-use crate::setup::{self, Start};
-use crate::stop::Stop;
-use crate::{Console, Error, Existing, Options};
 
 /// The import's decision for each row, fixed for the run (a sync's too).
 pub(crate) struct ImportPlanner {
@@ -31,18 +34,20 @@ pub(crate) struct ImportPlanner {
     pub(crate) engine: Option<Arc<Engine>>,
     pub(crate) journal: JournalIndex,
     pub(crate) duplicates: Duplicates,
+    /// Rows without a password get one (`--generate-passwords`).
+    pub(crate) passwords: Generation,
 }
 
 impl Planner for ImportPlanner {
     fn prepare(&mut self, record: Record) -> Prepared {
-        let checked = match validate(&self.header, &record, self.rules.mode) {
-            Ok(c) => c,
-            Err(why) => return Prepared::Done(RowResult::local_failure(record, why.to_string())),
-        };
+        let fail = |record, why: String| Prepared::Done(RowResult::local_failure(record, why));
+        if let Err(why) = validate::cell_count(&self.header, &record) {
+            return fail(record, why.to_string());
+        }
         let username = record.get(&self.header, Column::Username);
         let email = record.get(&self.header, Column::Email);
         if let Err(why) = self.duplicates.check(username, email, record.line) {
-            return Prepared::Done(RowResult::local_failure(record, why.to_string()));
+            return fail(record, why.to_string());
         }
         if self.journal.contains(record.line, username) {
             let mut r = RowResult::new(record, RowStatus::Skipped)
@@ -53,26 +58,45 @@ impl Planner for ImportPlanner {
         if let Some(roster) = &self.roster {
             match roster.find(username, email) {
                 Match::New => {}
-                Match::Existing(user) => {
-                    let user = user.clone();
-                    return self.update(record, &checked, &user);
+                Match::Existing { user, id } => {
+                    let (user, id) = (user.clone(), id.to_owned());
+                    return self.existing(record, &user, &id);
                 }
-                Match::Conflict {
-                    by_username,
-                    by_email,
-                } => {
-                    let why = roster::conflict(by_username, by_email, "nothing was changed");
-                    return Prepared::Done(RowResult::local_failure(record, why));
+                Match::Doubtful(refusal) => {
+                    return fail(record, refusal.message("nothing was changed"));
                 }
             }
         }
-        self.create(record, &checked)
+        match validate(&self.header, &record, self.rules.mode) {
+            Ok(checked) => self.create(record, &checked),
+            Err(why) => fail(record, why.to_string()),
+        }
     }
 }
 
 impl ImportPlanner {
+    /// A row whose user the list at start holds: decided without a request
+    /// (skipped, failed, unchanged) or one PUT. Only what would be sent is
+    /// checked against the row rules: the portal's values that stay are
+    /// not judged again, and no password is needed.
+    fn existing(&self, record: Record, user: &PortalUser, id: &str) -> Prepared {
+        match self.existing {
+            Existing::Skip => Prepared::Done(
+                RowResult::new(record, RowStatus::Skipped).with_message("already exists"),
+            ),
+            Existing::Fail => Prepared::Done(RowResult::local_failure(
+                record,
+                "already exists (--existing fail)".into(),
+            )),
+            Existing::Update => self.update(record, user, id),
+        }
+    }
+
     /// A new user: its POST (or, in a dry run, valid).
-    fn create(&self, record: Record, checked: &Checked) -> Prepared {
+    fn create(&self, mut record: Record, checked: &Checked) -> Prepared {
+        if let Err(why) = self.passwords.fill(&self.header, &mut record) {
+            return Prepared::Done(RowResult::local_failure(record, why));
+        }
         let (body, warning) = match &self.directory {
             // --offline: nothing to resolve against; valid as far as we can tell.
             None => (bytes::Bytes::new(), None),
@@ -92,6 +116,7 @@ impl ImportPlanner {
                     known_new: self.roster.is_some(),
                 },
                 warning,
+                check: None,
             });
         }
         let mut r = RowResult::new(record, RowStatus::Valid);
@@ -100,15 +125,19 @@ impl ImportPlanner {
     }
 
     /// An existing user: unchanged, or one PUT with what differs.
-    fn update(&self, record: Record, checked: &Checked, user: &PortalUser) -> Prepared {
+    fn update(&self, record: Record, user: &PortalUser, id: &str) -> Prepared {
         let (Some(dir), Some(engine)) = (&self.directory, &self.engine) else {
-            return self.create(record, checked);
+            return match validate(&self.header, &record, self.rules.mode) {
+                Ok(checked) => self.create(record, &checked),
+                Err(why) => Prepared::Done(RowResult::local_failure(record, why.to_string())),
+            };
         };
         let mut warnings = Vec::new();
+        let checked = validate::canonical(&self.header, &record);
         let verdict = roster::diff(
             &self.header,
             &record,
-            checked,
+            &checked,
             user,
             dir,
             self.rules.strict,
@@ -122,13 +151,35 @@ impl ImportPlanner {
                 r.warning = warning;
                 Prepared::Done(r)
             }
-            Ok(Verdict::Update { body, changes }) => Prepared::Send(Job {
-                request: engine.portal.update(&user.id, body),
+            Ok(Verdict::Update { columns, .. })
+                if let Err(why) = validate::validate_sent(&self.header, &record, &columns) =>
+            {
+                Prepared::Done(RowResult::local_failure(record, why.to_string()))
+            }
+            Ok(Verdict::Update { body, changes, .. }) => Prepared::Send(Job {
+                request: engine.portal.update(id, body),
                 record,
                 action: Action::Update { changes },
                 warning,
+                check: None,
             }),
         }
+    }
+}
+
+/// Why the user list cannot be had, when a create-only import can do
+/// without it (the token lacks the permission, the portal has no list, or it
+/// is too long); any other failure, a list that is not a list among them,
+/// stops the run.
+fn without_list(e: &Error) -> Option<&'static str> {
+    match e {
+        Error::NoDirectoryPermission { .. } => Some(
+            "the access token may not read the enterprise's user list (it lacks the \"Query user \
+             directory\" permission)",
+        ),
+        Error::NoUserList { .. } => Some("the portal has no user list (HTTP 404)"),
+        Error::ListTooLarge { .. } => Some("the enterprise's user list is too long to read"),
+        _ => None,
     }
 }
 
@@ -150,9 +201,21 @@ pub(crate) async fn run(
             console
                 .warn("the enterprise has no groups: every user goes to the default group".into());
         }
-        let roster = match existing {
-            Existing::Update => Some(Arc::new(setup::look_up_users(&engine).await?)),
-            Existing::Skip | Existing::Fail => None,
+        let roster = match setup::look_up_users(&engine).await {
+            Ok(roster) => Some(Arc::new(roster)),
+            // Without the list a create-only import finds existing users
+            // by sending each row, as the first tool did.
+            Err(e)
+                if existing != Existing::Update
+                    && let Some(why) = without_list(&e) =>
+            {
+                console.warn(format!(
+                    "{why}: existing users are found by sending each row, as without a list, and \
+                     a row whose answer was lost cannot be told created"
+                ));
+                None
+            }
+            Err(e) => return Err(e),
         };
         (Some(engine), Some(directory), roster)
     };
@@ -178,6 +241,7 @@ pub(crate) async fn run(
         engine: engine.clone(),
         journal: start.journal_index,
         duplicates: Duplicates::with_capacity(capacity),
+        passwords: Generation::of(opts),
     };
     let pass = Pass {
         work: Work::Read {
@@ -190,5 +254,7 @@ pub(crate) async fn run(
         reporter,
         stop,
     };
-    crate::pipeline::run(pass).await.map_err(Error::Reporter)
+    crate::engine::pipeline::run(pass)
+        .await
+        .map_err(Error::Reporter)
 }

@@ -2,14 +2,12 @@
 //! Also a large file with broken rows, imported, dry-run and dry-run offline,
 //! and `--strict` on groups and fax numbers.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use crate::support::*;
 use predicates::prelude::*;
 use serde_json::json;
-use support::*;
 
 const ALL_COLUMNS: &str = "username,email,first_name,last_name,group,password,fax_number,salutation,job_title,company_name,address,city,state,country,zip_code,phone_number,mobile_number,language,time_zone";
 
@@ -35,7 +33,8 @@ fn quick_start_row_sends_exactly_the_user_object() {
             "password_setup_type": "force", "password": "Wine&Books-42", "password_confirmation": "Wine&Books-42"
         }})]
     );
-    // The two lookups, once each, before the POST; the four headers on every request.
+    // The three lookups (groups, fax numbers, the users: SPEC §12a), once
+    // each, before the POST; the four headers on every request.
     let rec = sb.received();
     let order: Vec<(String, String)> = rec
         .iter()
@@ -46,6 +45,7 @@ fn quick_start_row_sends_exactly_the_user_object() {
         [
             ("GET".into(), "/enterprises/westeros/groups".into()),
             ("GET".into(), "/enterprises/westeros/fax_numbers".into()),
+            ("GET".into(), "/enterprises/westeros/users".into()),
             ("POST".into(), "/enterprises/westeros/users".into())
         ]
     );
@@ -460,6 +460,7 @@ fn dry_run_sends_no_post() {
         [
             ("GET".into(), "/enterprises/westeros/groups".into()),
             ("GET".into(), "/enterprises/westeros/fax_numbers".into()),
+            ("GET".into(), "/enterprises/westeros/users".into()),
         ]
     );
     assert_eq!(sb.post_count(), 0);

@@ -69,7 +69,7 @@ const TEXT_FIELDS: &[&str] = USER_FIELDS.split_at(4).1.split_at(12).0;
 const LANGUAGES: [&str; 3] = ["en", "fr", "de"];
 
 /// The Rails time zone names the portal accepts (the first column).
-const TIME_ZONES_TSV: &str = include_str!("../../src/input/rails_time_zones.tsv");
+const TIME_ZONES_TSV: &str = include_str!("../../../src/input/rails_time_zones.tsv");
 
 fn is_time_zone(name: &str) -> bool {
     TIME_ZONES_TSV
@@ -423,6 +423,20 @@ pub struct SandboxConfig {
     pub throttle_retry_after: Option<String>,
     /// The lookups at start are answered 429 with this `Retry-After`.
     pub lookup_retry_after: Option<String>,
+    /// `/users/{id}` reads its id as Ruby's `String#to_i` does: the leading
+    /// digits (`"1.8e+19"` → 1, `"xy"` → 0), as a Rails portal's `find` may.
+    pub ruby_ids: bool,
+    /// `GET /users` answers this body instead of the list (e.g. `{"result": true}`).
+    pub list_answer: Option<Value>,
+    /// Right after `GET /users` is answered, the user with this username
+    /// (planted or stored) becomes an administrator: promoted after the
+    /// list was read, while a confirmation prompt waited.
+    pub promote_on_list: Option<String>,
+    /// A successful PUT or DELETE is answered `204 No Content`, no body.
+    pub no_content: bool,
+    /// Right after `GET /users` is answered, the stored user with the first
+    /// username takes the second (its id now names someone else).
+    pub rename_on_list: Option<(String, String)>,
 }
 
 impl Default for SandboxConfig {
@@ -450,6 +464,11 @@ impl Default for SandboxConfig {
             lookup_failures: 0,
             throttle_retry_after: None,
             lookup_retry_after: None,
+            ruby_ids: false,
+            list_answer: None,
+            promote_on_list: None,
+            no_content: false,
+            rename_on_list: None,
         }
     }
 }
@@ -547,6 +566,9 @@ struct Shared {
     /// `cfg.fault_rate`, changeable while running.
     fault_rate: Mutex<f64>,
     fault_counts: Mutex<HashMap<String, usize>>,
+    /// Raw USER entries listed as they are, after the stored users: the
+    /// mess real directories hold (odd roles, ids and names, duplicates).
+    planted: Mutex<Vec<Value>>,
 }
 
 pub struct Sandbox {
@@ -572,6 +594,7 @@ impl Sandbox {
             writes: AtomicUsize::new(0),
             lookups_failed: AtomicUsize::new(0),
             fault_counts: Mutex::default(),
+            planted: Mutex::default(),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -683,6 +706,21 @@ impl Sandbox {
         assert!(!u, "sandbox: username {username} already taken");
         assert!(!e, "sandbox: email {email} already taken");
         store.insert(fields)
+    }
+
+    /// Lists `entry` as it is (any JSON: no field is checked or filled in),
+    /// after the stored users. `GET`, `PUT` and `DELETE` on `/users/{id}`
+    /// reach a planted entry whose id, as text, is that path segment (or,
+    /// with `ruby_ids`, whose whole-number id is its `to_i`). Planted
+    /// entries take no part in uniqueness: they are what a portal's
+    /// database holds, not what its validation allows.
+    pub fn plant(&self, entry: Value) {
+        self.shared.planted.lock().unwrap().push(entry);
+    }
+
+    /// The planted entries still there.
+    pub fn planted(&self) -> Vec<Value> {
+        self.shared.planted.lock().unwrap().clone()
     }
 
     /// Every user as the directory answers them (USER objects), by id.
@@ -962,10 +1000,21 @@ async fn answer(
         );
     };
     // `/users/{id}`: an id that is not a number is an unknown user.
-    let user_id = leaf
+    let segment = leaf
         .strip_prefix("/users/")
-        .filter(|rest| !rest.is_empty() && !rest.contains('/'))
-        .map(|rest| rest.parse::<u64>().ok());
+        .filter(|rest| !rest.is_empty() && !rest.contains('/'));
+    if let Some(seg) = segment.filter(|_| !limited)
+        && let Some(answer) = planted_user(s, method, seg)
+    {
+        return answer;
+    }
+    let user_id = segment.map(|rest| {
+        if s.cfg.ruby_ids {
+            Some(ruby_to_i(rest))
+        } else {
+            rest.parse::<u64>().ok()
+        }
+    });
     match (method.clone(), leaf, user_id) {
         (Method::GET, "/groups" | "/fax_numbers", _) => lookup(s, leaf),
         (Method::GET, "/users", _) | (Method::GET, _, Some(_)) if limited => answer_json(
@@ -973,11 +1022,23 @@ async fn answer(
             json!({"result": false, "errors": ["The access token lacks the Query user directory permission"]}),
         ),
         (Method::GET, "/users", _) => {
-            let users: Vec<Value> = {
+            let mut users: Vec<Value> = {
                 let store = s.store.lock().unwrap();
                 store.users.values().cloned().map(Value::Object).collect()
             };
-            answer_json(StatusCode::OK, json!({"result": true, "data": users}))
+            users.extend(s.planted.lock().unwrap().iter().cloned());
+            let body = s
+                .cfg
+                .list_answer
+                .clone()
+                .unwrap_or_else(|| json!({"result": true, "data": users}));
+            if let Some(name) = &s.cfg.promote_on_list {
+                promote(s, name);
+            }
+            if let Some((from, to)) = &s.cfg.rename_on_list {
+                rename(s, from, to);
+            }
+            answer_json(StatusCode::OK, body)
         }
         (Method::GET, _, Some(id)) => {
             let user = {
@@ -996,6 +1057,82 @@ async fn answer(
             StatusCode::NOT_FOUND,
             json!({"result": false, "errors": ["Not found"]}),
         ),
+    }
+}
+
+/// The leading whole number of `s`, as Ruby's `String#to_i` reads it (0 when none).
+fn ruby_to_i(s: &str) -> u64 {
+    let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or(0)
+}
+
+/// The id of a planted entry as a path segment names it.
+fn planted_id(entry: &Value) -> Option<String> {
+    match entry.get("id")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A request on `/users/{seg}` that reaches planted entries, if any does.
+fn planted_user(s: &Shared, method: &Method, seg: &str) -> Option<(Response, u16)> {
+    let reached = |e: &Value| {
+        planted_id(e).as_deref() == Some(seg)
+            || (s.cfg.ruby_ids
+                && e.get("id").and_then(Value::as_u64) == Some(ruby_to_i(seg))
+                && e.get("id").is_some_and(Value::is_u64))
+    };
+    let mut planted = s.planted.lock().unwrap();
+    let first = planted.iter().position(reached)?;
+    Some(match *method {
+        Method::GET => answer_json(
+            StatusCode::OK,
+            json!({"result": true, "data": planted[first].clone()}),
+        ),
+        Method::DELETE => {
+            planted.retain(|e| !reached(e));
+            done(s)
+        }
+        Method::PUT => done(s),
+        _ => return None,
+    })
+}
+
+/// A successful PUT or DELETE: `{"result": true}`, or 204 with `no_content`.
+fn done(s: &Shared) -> (Response, u16) {
+    if s.cfg.no_content {
+        return (StatusCode::NO_CONTENT.into_response(), 204);
+    }
+    answer_json(StatusCode::OK, json!({"result": true}))
+}
+
+/// Makes the user named `username` (stored or planted) an administrator.
+fn promote(s: &Shared, username: &str) {
+    let mut store = s.store.lock().unwrap();
+    if let Some(id) = store.by_username.get(&username.to_lowercase()).copied()
+        && let Some(u) = store.users.get_mut(&id)
+    {
+        u.insert("role".into(), json!("admin"));
+    }
+    drop(store);
+    for e in s.planted.lock().unwrap().iter_mut() {
+        if e.get("username").and_then(Value::as_str) == Some(username)
+            && let Some(map) = e.as_object_mut()
+        {
+            map.insert("role".into(), json!("admin"));
+        }
+    }
+}
+
+/// Gives the stored user named `from` the username `to` (same id).
+fn rename(s: &Shared, from: &str, to: &str) {
+    let mut store = s.store.lock().unwrap();
+    if let Some(id) = store.by_username.remove(&from.to_lowercase()) {
+        store.by_username.insert(to.to_lowercase(), id);
+        if let Some(u) = store.users.get_mut(&id) {
+            u.insert("username".into(), json!(to));
+        }
     }
 }
 
@@ -1173,6 +1310,13 @@ async fn write_admitted(s: &Shared, op: Write, raw: &Bytes) -> (Response, u16) {
             }
         }
     };
+    if s.cfg.no_content
+        && status == StatusCode::OK
+        && !matches!(op, Write::Create)
+        && fault.is_none()
+    {
+        return done(s);
+    }
     match (fault, status) {
         (Some(Fault::CreateThenReset), StatusCode::OK) => (dropped_connection(), 0),
         (Some(Fault::CreateThenError500), StatusCode::OK) => internal_error(),

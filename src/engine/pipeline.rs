@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use crate::engine::job::Job;
+use crate::engine::retry::Engine;
+use crate::engine::stop::Stop;
 use crate::input::{InputError, Record, Rows};
-use crate::job::Job;
 use crate::report::{self, Event, ReporterSetup, RowResult, RowStatus, Summary};
-use crate::retry::Engine;
-use crate::stop::Stop;
 
 /// Everything a pass over the rows needs, decided before the first row.
 pub(crate) struct Pass {
@@ -270,8 +270,7 @@ async fn worker(
             job.not_attempted(&engine.stop)
         } else {
             let span = tracing::info_span!("row", line = job.record.line);
-            let settled = engine.send(&job.request).instrument(span).await;
-            job.conclude(&settled, &engine.stop)
+            job.run(&engine).instrument(span).await
         };
         if events.send(Event::Row(result)).await.is_err() {
             return;
@@ -284,7 +283,7 @@ async fn notice_stop(stop: Arc<Stop>, events: mpsc::WeakSender<Event>) {
     stop.stopped().await;
     let notice = stop
         .reason()
-        .unwrap_or(crate::stop::StopReason::Interrupted)
+        .unwrap_or(crate::engine::stop::StopReason::Interrupted)
         .notice();
     if let Some(tx) = events.upgrade() {
         let _ = tx.send(Event::Warning(notice)).await;

@@ -3,21 +3,19 @@
 //! end, echoes secrets; and files and paths that attack the tool. Each test
 //! asserts on the bytes written to stdout, stderr and the files.
 
-mod support;
-
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::*;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use support::*;
 
 /// How the hostile portal answers a POST of a user.
 #[derive(Clone)]
@@ -208,7 +206,7 @@ fn secrets_echoed_by_the_portal_are_blanked() {
     );
     assert_has(&all, "[redacted]");
     assert!(!all.contains("Ghost-Direwolf-9"), "{all}");
-    assert!(!all.contains(support::sandbox::TOKEN), "{all}");
+    assert!(!all.contains(crate::support::sandbox::TOKEN), "{all}");
 }
 
 #[test]
@@ -255,7 +253,7 @@ fn huge_and_endless_answers_cost_no_memory() {
             .spawn()
             .unwrap();
         let pid = child.id();
-        let peak_kb = support::peak::sample_peak_kib(pid, Duration::from_millis(20));
+        let peak_kb = crate::support::peak::sample_peak_kib(pid, Duration::from_millis(20));
         let out = child.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
         assert!(peak_kb < 100 * 1024, "peak memory {} MB", peak_kb / 1024);

@@ -2,15 +2,13 @@
 //! exactly as the same data as CSV (the portal receives the same bodies);
 //! the awkward cells each have a test; a damaged workbook is named as such.
 
-mod support;
-
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
+use crate::support::*;
 use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook};
 use serde_json::Value;
-use support::*;
 
 /// A cell to write.
 enum Cell {

@@ -2,13 +2,12 @@
 //! advertised in the answers' headers (both forms), fixed and sliding
 //! windows, 429s that no limit explains.
 
-mod support;
-
 use std::time::Duration;
 
 use predicates::prelude::*;
-use support::sandbox::{Advertise, RateLimit, Window};
-use support::*;
+
+use crate::support::sandbox::{Advertise, RateLimit, Window};
+use crate::support::*;
 
 /// POSTs per second at the sandbox, first arrival to last.
 fn post_rate(sb: &Sandbox) -> f64 {

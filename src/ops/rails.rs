@@ -2,10 +2,13 @@
 //! anything is sent, the limits a sync may not pass, and the operator's
 //! confirmation. Deleting cannot be undone; these decide before it starts.
 
+use std::collections::BTreeMap;
+
+use crate::engine::job::Action;
+use crate::engine::pipeline::Prepared;
 use crate::human::{plural, thousands};
-use crate::job::Action;
-use crate::pipeline::Prepared;
 use crate::report::RowStatus;
+use crate::roster::Doubt;
 
 /// What a deletion or a sync is about to do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,8 +23,54 @@ pub(crate) struct Plan {
     pub(crate) failing: u64,
     /// Named users who do not exist (a deletion has nothing to do).
     pub(crate) absent: u64,
-    /// The enterprise's users before the run.
-    pub(crate) enterprise: u64,
+    /// The users a sync may delete at all (role `user`, a usable id, beyond
+    /// doubt): what the quarter rail counts against. Administrators, who
+    /// are never deleted, must not make a large deletion look small.
+    pub(crate) deletable: u64,
+    /// The users a deletion would have reached but spares, by why.
+    pub(crate) spared: BTreeMap<Spared, u64>,
+}
+
+/// Why a user a deletion would have reached is spared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Spared {
+    /// A role other than `user` (without `--include-admins`).
+    Administrator,
+    /// No readable role: missing, `null`, a list, an object.
+    RoleUnknown,
+    /// Its id or its name is shared with another entry of the list.
+    Ambiguous,
+    /// An invisible or control character in its username or e-mail.
+    Invisible,
+    /// An id that cannot name it in a request.
+    Unaddressable,
+    /// Neither a username nor an e-mail.
+    Nameless,
+}
+
+impl From<Doubt> for Spared {
+    fn from(d: Doubt) -> Spared {
+        match d {
+            Doubt::SharedId | Doubt::SharedName => Spared::Ambiguous,
+            Doubt::Invisible => Spared::Invisible,
+            Doubt::Unaddressable => Spared::Unaddressable,
+            Doubt::Nameless => Spared::Nameless,
+        }
+    }
+}
+
+impl Spared {
+    fn counted(self, n: u64) -> String {
+        let n_text = thousands(n);
+        match self {
+            Spared::Administrator => format!("{n_text} administrator{}", plural(n)),
+            Spared::RoleUnknown => format!("{n_text} role unknown"),
+            Spared::Ambiguous => format!("{n_text} ambiguous"),
+            Spared::Invisible => format!("{n_text} with an invisible character"),
+            Spared::Unaddressable => format!("{n_text} with an unusable id"),
+            Spared::Nameless => format!("{n_text} without a name"),
+        }
+    }
 }
 
 /// Usernames shown in the plan.
@@ -51,8 +100,13 @@ impl Plan {
         }
     }
 
-    /// `+ 20 to create, ~ 10 to update, - 10 to delete, 130 unchanged`
-    /// and the users to delete.
+    /// Counts a user spared.
+    pub(crate) fn spare(&mut self, why: Spared) {
+        *self.spared.entry(why).or_default() += 1;
+    }
+
+    /// `+ 20 to create, ~ 10 to update, - 10 to delete, 130 unchanged`,
+    /// the users spared and why, and the users to delete.
     pub(crate) fn lines(&self, sync: bool) -> Vec<String> {
         let mut head = Vec::new();
         if sync {
@@ -70,6 +124,10 @@ impl Plan {
             head.push(format!("{} failing", thousands(self.failing)));
         }
         let mut out = vec![format!("plan: {}", head.join(", "))];
+        if !self.spared.is_empty() {
+            let spared: Vec<String> = self.spared.iter().map(|(s, n)| s.counted(*n)).collect();
+            out.push(format!("spared: {}", spared.join(", ")));
+        }
         if self.delete > 0 {
             let more = self.delete.saturating_sub(self.delete_names.len() as u64);
             out.push(format!(
@@ -110,14 +168,15 @@ pub(crate) fn check_limits(plan: &Plan, limits: Limits) -> Result<(), String> {
             limits.max_deletes
         ));
     }
-    let share = n as f64 / plan.enterprise.max(1) as f64;
+    let share = n as f64 / plan.deletable.max(1) as f64;
     if n > 0 && share > limits.max_share {
         return Err(format!(
-            "refusing to run: the plan deletes {} of the enterprise's {} users ({:.0}%), more than \
-             a quarter: is the file a truncated export? If these deletions are meant, delete them \
-             with `xmc-user-importer delete` and a file naming them. Nothing was sent",
+            "refusing to run: the plan deletes {} of the enterprise's {} users a sync may delete \
+             ({:.0}%; administrators and users not identified beyond doubt are not counted), more \
+             than a quarter: is the file a truncated export? If these deletions are meant, delete \
+             them with `xmc-user-importer delete` and a file naming them. Nothing was sent",
             thousands(n),
-            thousands(plan.enterprise),
+            thousands(plan.deletable),
             share * 100.0
         ));
     }
@@ -172,10 +231,10 @@ pub(crate) fn confirm(
 mod tests {
     use super::*;
 
-    fn plan(delete: u64, enterprise: u64) -> Plan {
+    fn plan(delete: u64, deletable: u64) -> Plan {
         Plan {
             delete,
-            enterprise,
+            deletable,
             delete_names: vec!["a".into(), "b".into()],
             ..Plan::default()
         }
@@ -204,7 +263,10 @@ mod tests {
             ..LIMITS
         };
         let e = check_limits(&plan(141, 151), limits).unwrap_err();
-        assert!(e.contains("141 of the enterprise's 151 users (93%)"), "{e}");
+        assert!(
+            e.contains("141 of the enterprise's 151 users a sync may delete (93%;"),
+            "{e}"
+        );
         assert!(check_limits(&plan(37, 151), limits).is_ok());
         assert!(check_limits(&plan(0, 0), limits).is_ok());
     }
@@ -251,6 +313,24 @@ mod tests {
             [
                 "plan: + 20 to create, ~ 10 to update, - 7 to delete, 130 unchanged",
                 "to delete: u1, u2, u3, u4, u5 and 2 more"
+            ]
+        );
+        let mut p = Plan::default();
+        for why in [
+            Doubt::SharedName.into(),
+            Spared::Administrator,
+            Spared::RoleUnknown,
+            Spared::Administrator,
+            Doubt::SharedId.into(),
+            Spared::Administrator,
+        ] {
+            p.spare(why);
+        }
+        assert_eq!(
+            p.lines(false),
+            [
+                "plan: - 0 to delete",
+                "spared: 3 administrators, 1 role unknown, 2 ambiguous"
             ]
         );
     }

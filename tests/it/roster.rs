@@ -2,12 +2,10 @@
 //! update|fail`, `--no-welcome-email`, `export`, and the round trip
 //! import → export → import back, against the sandbox over HTTP.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const EXPORT_HEADER: &str = "username,email,first_name,last_name,group,fax_number,salutation,job_title,company_name,address,city,state,country,zip_code,phone_number,mobile_number,language,time_zone";
 
@@ -442,7 +440,9 @@ fn existing_fail_makes_an_existing_user_a_failed_row() {
     );
     let lines = lines_of(&out);
     assert!(
-        lines.contains(&"tirion@westeros.com... Failed: already exists (--existing fail)".into()),
+        lines.contains(
+            &"tirion@westeros.com... Failed: line 2: already exists (--existing fail)".into()
+        ),
         "{lines:?}"
     );
     assert!(
@@ -451,6 +451,11 @@ fn existing_fail_makes_an_existing_user_a_failed_row() {
     );
     assert_eq!(sb.user_by_username("tirion"), before);
     assert_eq!(sb.count_method("PUT"), 0);
+    assert_eq!(
+        sb.count_method("POST"),
+        1,
+        "tirion is known from the list: not sent"
+    );
     assert_eq!(sb.users().len(), 3);
 }
 

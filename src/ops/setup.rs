@@ -8,18 +8,22 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::config::Config;
-use crate::input::{CsvInput, Header, Input, Need, Source, workbook};
+use crate::config::{Config, PasswordMode};
+use crate::console::Console;
+use crate::engine::retry::{End, Engine};
+use crate::engine::stop::Stop;
+use crate::error::Error;
+use crate::human;
+use crate::input::mapping::Asked;
+use crate::input::{Column, CsvInput, Header, Input, Need, Reading, Source, workbook};
+use crate::options::{Command, Existing, Options};
 use crate::pacing::{Pacer, PauseGate};
 use crate::portal::classify::Data;
 use crate::portal::{Directory, Lookup, Portal, users};
-use crate::report::files::{FailedFile, ReportFile};
+use crate::report::files::{FailedFile, PasswordFile, ReportFile};
 use crate::report::journal::{self, JournalIndex, JournalWriter};
 use crate::report::{Operation, ReporterSetup};
-use crate::retry::{End, Engine};
 use crate::roster::Roster;
-use crate::stop::Stop;
-use crate::{Command, Console, Error, Existing, Options, human};
 
 /// What is known once the config, the input and the journal are open.
 pub(crate) struct Start {
@@ -41,8 +45,9 @@ pub(crate) async fn start(opts: &Options, console: &mut dyn Console) -> Result<S
     for w in warnings {
         console.warn(w);
     }
+    crate::password::check(opts, config.password_mode)?;
     let source = opts.source().unwrap_or(&Source::Stdin);
-    let need = need(opts, &config);
+    let need = reading(opts, &config)?;
     let (input, warnings, expected_rows) = match source {
         Source::File(p) if workbook::is_workbook(p) => {
             let (header, rows, warnings) = workbook::read(p, opts.sheet.as_deref(), need)?;
@@ -50,12 +55,15 @@ pub(crate) async fn start(opts: &Options, console: &mut dyn Console) -> Result<S
             (Input::Workbook(Box::new((header, rows))), warnings, Some(n))
         }
         _ => {
-            let (csv, warnings) = CsvInput::open(source, need).await?;
-            let expected_rows = count_rows(opts, &config).await?;
+            let (csv, warnings) = CsvInput::open(source, need.clone()).await?;
+            let expected_rows = count_rows(opts, need).await?;
             (Input::Csv(Box::new(csv)), warnings, expected_rows)
         }
     };
     for w in warnings {
+        console.warn(w);
+    }
+    if let Some(w) = password_warning(opts, &config, input.header()) {
         console.warn(w);
     }
     let (journal_writer, journal_index) = match &opts.journal {
@@ -71,12 +79,52 @@ pub(crate) async fn start(opts: &Options, console: &mut dyn Console) -> Result<S
     })
 }
 
-/// The columns the run's file must have.
-fn need(opts: &Options, config: &Config) -> Need {
-    match opts.command {
+/// The columns the run's file must have, and how its header is read
+/// (`--column`, `--derive`, the config's `"columns"` and `"derive"`). An
+/// update or a sync reads the user list, and a password is needed only to
+/// create: in manual mode its column is then needed only by the rows that
+/// create (they fail alone without one), so an export imports back as it is.
+fn reading(opts: &Options, config: &Config) -> Result<Reading, Error> {
+    let need = match opts.command {
         Command::Delete { .. } => Need::Names,
+        Command::Import {
+            existing: Existing::Update,
+            ..
+        }
+        | Command::Sync { .. } => Need::Users(PasswordMode::Random),
         _ => Need::Users(config.password_mode),
-    }
+    };
+    Reading::build(&Asked {
+        need,
+        config_columns: &config.columns,
+        config_derive: &config.derive,
+        cli_columns: &opts.columns,
+        cli_derive: &opts.derive,
+        generate_passwords: opts.generate_passwords.is_some(),
+    })
+    .map_err(Error::Usage)
+}
+
+/// In manual mode, an update or a sync of a file without a password column
+/// creates nobody: said once at start.
+fn password_warning(opts: &Options, config: &Config, header: &Header) -> Option<String> {
+    let roster_run = matches!(
+        opts.command,
+        Command::Import {
+            existing: Existing::Update,
+            ..
+        } | Command::Sync { .. }
+    );
+    (roster_run
+        && config.password_mode == PasswordMode::Manual
+        && header.position(Column::Password).is_none()
+        && !header.generates_password)
+        .then(|| {
+            "the file has no \"password\" column: existing users are updated as usual, but a row \
+         that would create a user fails (password_setup_mode is \"manual\": creating needs a \
+         password)"
+                .to_owned()
+        })
 }
 
 /// An import's file is read through once before anything is sent: the
@@ -84,7 +132,7 @@ fn need(opts: &Options, config: &Config) -> Need {
 /// row) stops the run before the first row rather than in its middle. Not a
 /// pipe or a FIFO: a second read would steal its rows. A delete or a sync
 /// reads its whole file before it plans: it needs no count.
-async fn count_rows(opts: &Options, config: &Config) -> Result<Option<u64>, Error> {
+async fn count_rows(opts: &Options, need: Reading) -> Result<Option<u64>, Error> {
     let Command::Import { source, .. } = &opts.command else {
         return Ok(None);
     };
@@ -93,7 +141,7 @@ async fn count_rows(opts: &Options, config: &Config) -> Result<Option<u64>, Erro
         Source::File(p)
             if !p.starts_with("/dev/") && std::fs::metadata(p).is_ok_and(|m| m.is_file()) =>
         {
-            let (again, _) = CsvInput::open(source, need(opts, config)).await?;
+            let (again, _) = CsvInput::open(source, need).await?;
             Ok(Some(again.count_rest().await.map_err(Error::Structure)?))
         }
         _ => Ok(None),
@@ -172,6 +220,7 @@ pub(crate) fn check_options(opts: &Options) -> Result<(), Error> {
         ("--report", &opts.report),
         ("--failed", &opts.failed),
         ("--journal", &opts.journal),
+        ("--generate-passwords", &opts.generate_passwords),
         ("the export's file", &export_to),
     ] {
         if let Some(p) = path {
@@ -204,7 +253,13 @@ fn not_applicable(opts: &Options) -> Option<String> {
                 ("--failed", opts.failed.is_some()),
                 ("--journal", opts.journal.is_some()),
                 ("--sheet", opts.sheet.is_some()),
-                ("--output json", opts.output == crate::OutputFormat::Json),
+                (
+                    "--output json",
+                    opts.output == crate::report::OutputFormat::Json,
+                ),
+                ("--column", !opts.columns.is_empty()),
+                ("--derive", !opts.derive.is_empty()),
+                ("--generate-passwords", opts.generate_passwords.is_some()),
             ];
             return given.iter().find(|(_, on)| *on).map(|(flag, _)| {
                 format!(
@@ -322,7 +377,11 @@ async fn look_up_raw(engine: &Engine, lookup: Lookup) -> Result<Option<Data>, Er
             what,
             reason: "an unexpected answer".into(),
         }),
-        End::Rejected(reason) | End::NotFound(reason) => Err(Error::Lookup { url, what, reason }),
+        End::TooLarge(reason) if lookup == Lookup::Users => Err(Error::ListTooLarge { reason }),
+        End::NotFound(reason) if lookup == Lookup::Users => Err(Error::NoUserList { url, reason }),
+        End::Rejected(reason) | End::NotFound(reason) | End::TooLarge(reason) => {
+            Err(Error::Lookup { url, what, reason })
+        }
         End::AskedToWait(d) => Err(Error::Throttled {
             url,
             wait: human::wait(d),
@@ -356,8 +415,11 @@ pub(crate) async fn look_up_users(engine: &Engine) -> Result<Roster, Error> {
             Error::Unauthorized { message } => Error::NoDirectoryPermission { message },
             other => other,
         })?;
-    let users =
-        users::parse_list(data.as_ref().map_or("[]", Data::json)).map_err(|e| Error::Lookup {
+    let users = data
+        .as_ref()
+        .ok_or(users::NotAList::Missing)
+        .and_then(|d| users::parse_list(d.json()))
+        .map_err(|e| Error::Lookup {
             url: engine.portal.lookup(Lookup::Users).url.to_string(),
             what: Lookup::Users.name(),
             reason: e.to_string(),
@@ -400,6 +462,13 @@ pub(crate) fn reporter(
         .as_deref()
         .map(|p| FailedFile::create(p, header, delimiter))
         .transpose()?;
+    // A dry run generates nothing: no file.
+    let passwords = opts
+        .generate_passwords
+        .as_deref()
+        .filter(|_| !opts.dry_run)
+        .map(PasswordFile::create)
+        .transpose()?;
     Ok(ReporterSetup {
         header: header.clone(),
         output: opts.output,
@@ -411,5 +480,7 @@ pub(crate) fn reporter(
         failed,
         journal,
         failed_as_csv: file.workbook,
+        passwords,
+        generates_passwords: opts.generate_passwords.is_some(),
     })
 }

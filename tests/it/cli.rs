@@ -1,9 +1,7 @@
 //! The command line's surface: `--help` (snapshot), `--version`, usage errors.
 
-mod support;
-
+use crate::support::importer;
 use predicates::prelude::*;
-use support::importer;
 
 #[test]
 fn help_shows_every_flag_and_examples() {

@@ -2,13 +2,11 @@
 //! directory (list, read, create, update, delete), its validation, the
 //! token without the directory permission, faults on every write.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::sandbox::{LIMITED_TOKEN, RateLimit, TOKEN};
+use crate::support::*;
 use serde_json::{Value, json};
-use support::sandbox::{LIMITED_TOKEN, RateLimit, TOKEN};
-use support::*;
 
 struct Answer {
     status: u16,

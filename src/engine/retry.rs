@@ -12,10 +12,10 @@ use crate::portal::classify::Data;
 use futures::FutureExt;
 use tokio::time::Instant;
 
+use crate::engine::stop::{Stop, StopReason};
 use crate::human;
 use crate::pacing::{Answer, Backoff, Pacer, PauseGate, THROTTLE_GIVE_UP, Ticket};
 use crate::portal::{Attempt, Outcome, Portal, Request};
-use crate::stop::{Stop, StopReason};
 
 /// How a request ended, after all its attempts.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +28,8 @@ pub(crate) enum End {
     Rejected(String),
     /// 404: it does not exist.
     NotFound(String),
+    /// A lookup's answer was longer than it may be.
+    TooLarge(String),
     /// The token was refused: the run stops.
     Unauthorized(String),
     /// Transient failures used up the retries; the last one's reason.
@@ -66,7 +68,9 @@ impl Settled {
         };
         Some(match &self.end {
             End::Success(_) | End::Exists | End::Stopped { last: None } => return None,
-            End::Rejected(m) | End::Unauthorized(m) | End::NotFound(m) => format!("{m}{unsure}"),
+            End::Rejected(m) | End::Unauthorized(m) | End::NotFound(m) | End::TooLarge(m) => {
+                format!("{m}{unsure}")
+            }
             End::ThrottledTooLong | End::AskedToWait(_) if self.maybe_sent => {
                 let mut m = self.failure_message_plain();
                 m.push_str(&unsure);
@@ -166,6 +170,7 @@ pub(crate) fn decide(h: &mut History, attempt: Attempt, now: Instant, stopping: 
         Outcome::Exists => return Decision::Settle(End::Exists),
         Outcome::Rejected { message } => return Decision::Settle(End::Rejected(message)),
         Outcome::NotFound { message } => return Decision::Settle(End::NotFound(message)),
+        Outcome::TooLarge { message } => return Decision::Settle(End::TooLarge(message)),
         Outcome::Unauthorized { message } => return Decision::Settle(End::Unauthorized(message)),
         Outcome::Throttled { retry_after } if retry_after >= THROTTLE_GIVE_UP => {
             return Decision::Settle(End::AskedToWait(retry_after));
@@ -259,7 +264,9 @@ impl Engine {
             ) {
                 Decision::Settle(end) => {
                     match end {
-                        End::Unauthorized(_) => self.stop.stop(StopReason::Unauthorized),
+                        End::Unauthorized(_) if request.refusal_stops => {
+                            self.stop.stop(StopReason::Unauthorized);
+                        }
                         End::AskedToWait(d) => self.stop.stop(StopReason::PortalAskedToWait(d)),
                         _ => {}
                     }

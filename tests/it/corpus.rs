@@ -8,13 +8,11 @@
 //! the others still run. `every_fixture_is_used_and_none_is_missing` checks
 //! that the cases and the fixture folder agree.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use support::*;
+use crate::support::*;
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/corpus");
 

@@ -2,14 +2,12 @@
 //! rails (`--yes`, `--max-deletes`, a quarter of the enterprise,
 //! administrators) and the confirmation typed on a terminal.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 const FAULTS: [Fault; 4] = [
     Fault::CreateThenReset,
@@ -418,7 +416,10 @@ fn a_truncated_roster_is_refused_with_nothing_sent() {
     );
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert_has(&stderr, "140 of the enterprise's 151 users");
+    assert_has(
+        &stderr,
+        "140 of the enterprise's 150 users a sync may delete",
+    );
     assert_has(&stderr, "more than a quarter");
     assert_eq!(write_requests(&sb), 0);
     assert_eq!(sb.users(), before);

@@ -3,11 +3,13 @@
 //! part of; [`Action::conclude`] is the one place that turns a settled
 //! request into a row's status.
 
+use crate::engine::retry::{End, Engine, Settled};
+use crate::engine::stop::Stop;
 use crate::input::Record;
 use crate::portal::Request;
+use crate::portal::users::{self, PortalUser, Role};
 use crate::report::{RowResult, RowStatus};
-use crate::retry::{End, Settled};
-use crate::stop::Stop;
+use crate::roster;
 
 /// What a row's request does, and so how its end reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,9 +35,135 @@ pub(crate) struct Job {
     pub(crate) action: Action,
     /// Shown with the row's result (an unknown group, …).
     pub(crate) warning: Option<String>,
+    /// What must still hold right before the request is sent (a deletion's).
+    pub(crate) check: Option<Box<Check>>,
+}
+
+/// What must still be true of a user right before it is deleted: the id
+/// still names the same username and e-mail, and the role still allows it.
+/// The list was read a while ago (and a confirmation prompt may have
+/// waited): an id reused, or a user promoted meanwhile, is not deleted.
+#[derive(Debug, Clone)]
+pub(crate) struct Check {
+    /// `GET …/users/{id}`.
+    pub(crate) request: Request,
+    pub(crate) id: String,
+    pub(crate) username: String,
+    pub(crate) email: String,
+    /// `--include-admins`: any role given as text may be deleted.
+    pub(crate) include_admins: bool,
+}
+
+impl Check {
+    /// The check of `user`, named by `id`, before its deletion.
+    pub(crate) fn before_delete(
+        request: Request,
+        id: &str,
+        user: &PortalUser,
+        include_admins: bool,
+    ) -> Check {
+        Check {
+            request,
+            id: id.to_owned(),
+            username: user.username.clone(),
+            email: user.email.clone(),
+            include_admins,
+        }
+    }
+
+    /// Why the user as read now must not be deleted, if so.
+    fn refuse(&self, now: &PortalUser) -> Option<String> {
+        if now.id.as_deref() != Some(self.id.as_str()) {
+            return Some(format!(
+                "the portal answered the read of user {} with the id {}",
+                self.id, now.id_shown
+            ));
+        }
+        let same = |a: &str, b: &str| roster::key(a) == roster::key(b);
+        if !same(&now.username, &self.username) || !same(&now.email, &self.email) {
+            return Some(format!(
+                "the id {} is now {} <{}>, not the user the list named (\"{}\" <{}>)",
+                self.id,
+                now.shown(),
+                crate::sanitize::visible(&now.email),
+                crate::sanitize::visible(&self.username),
+                crate::sanitize::visible(&self.email),
+            ));
+        }
+        match &now.role {
+            Role::User => None,
+            Role::Named(_) if self.include_admins => None,
+            Role::Named(_) => Some(format!(
+                "{} now has {} (--include-admins deletes administrators too)",
+                now.shown(),
+                now.role
+            )),
+            Role::Unknown(_) => Some(format!("{} now has {}", now.shown(), now.role)),
+        }
+    }
+
+    /// The row's end when the check says no, or `None` to go on.
+    fn verdict(&self, settled: &Settled) -> Option<(RowStatus, String)> {
+        let failed = |why: String| Some((RowStatus::Failed, format!("not deleted: {why}")));
+        match &settled.end {
+            End::Success(data) => {
+                let read = data
+                    .as_ref()
+                    .ok_or(users::NotAList::Missing)
+                    .and_then(|d| users::parse_one(d.json()));
+                match read {
+                    Ok(now) => self.refuse(&now).and_then(failed),
+                    Err(e) => failed(format!(
+                        "reading user {} first gave no readable user ({e})",
+                        self.id
+                    )),
+                }
+            }
+            End::NotFound(_) => Some((
+                RowStatus::Absent,
+                "no such user any more (deleted meanwhile?)".to_owned(),
+            )),
+            End::Stopped { last: None } => Some((RowStatus::NotAttempted, String::new())),
+            _ => failed(format!(
+                "reading user {} first failed: {}",
+                self.id,
+                settled
+                    .failure_message("a read changes nothing")
+                    .unwrap_or_default()
+            )),
+        }
+    }
 }
 
 impl Job {
+    /// Sends the job's request (after its check, if it has one) and
+    /// returns the row's result.
+    pub(crate) async fn run(self, engine: &Engine) -> RowResult {
+        let mut checked = None;
+        if let Some(check) = &self.check {
+            let settled = engine.send(&check.request).await;
+            if let Some((status, message)) = check.verdict(&settled) {
+                let message = if status == RowStatus::NotAttempted {
+                    engine.stop.not_sent_message()
+                } else {
+                    message
+                };
+                return RowResult {
+                    attempts: settled.attempts,
+                    http_status: settled.http_status,
+                    message: Some(message),
+                    warning: self.warning,
+                    ..RowResult::new(self.record, status)
+                };
+            }
+            checked = Some(settled.attempts);
+        }
+        let settled = engine.send(&self.request).await;
+        let mut result = self.conclude(&settled, &engine.stop);
+        result.attempts += checked.unwrap_or(0);
+        result
+    }
+
     /// The row's result once its request is settled.
     pub(crate) fn conclude(self, settled: &Settled, stop: &Stop) -> RowResult {
         let (status, message) = match &settled.end {
@@ -147,7 +275,7 @@ impl Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stop::StopReason;
+    use crate::engine::stop::StopReason;
 
     fn settled(end: End, maybe_sent: bool) -> Settled {
         Settled {
@@ -239,22 +367,21 @@ mod tests {
         let stop = Stop::default();
         stop.stop(StopReason::Interrupted);
         let job = Job {
-            record: Record {
-                line: 3,
-                fields: vec![],
-            },
+            record: Record::new(3, vec![]),
             request: crate::portal::Request {
                 method: reqwest::Method::POST,
                 url: "http://127.0.0.1/".parse().unwrap(),
                 body: None,
                 paced: true,
                 max_answer: 1024,
+                refusal_stops: true,
             },
             action: Action::Create {
                 existing_fails: false,
                 known_new: false,
             },
             warning: None,
+            check: None,
         };
         let r = job.conclude(
             &Settled {
