@@ -504,50 +504,62 @@ fn fault_mix() -> Vec<Fault> {
     mix
 }
 
+impl Shape {
+    fn new(
+        name: &'static str,
+        config: SandboxConfig,
+        (rows, conc): (usize, u32),
+        allows: Option<f64>,
+        target: f64,
+    ) -> Shape {
+        Shape {
+            name,
+            config,
+            rows,
+            conc,
+            extra: &[],
+            allows,
+            target,
+            most_429s: None,
+            change: None,
+        }
+    }
+}
+
+fn sliding(limit: u32, secs: u64) -> SandboxConfig {
+    SandboxConfig {
+        latency: Duration::from_millis(20),
+        window: Some(Window::Sliding {
+            limit,
+            period: Duration::from_secs(secs),
+        }),
+        ..Default::default()
+    }
+}
+
 fn shapes(quick: bool) -> Vec<Shape> {
-    let scale = |n: usize| if quick { n / 3 } else { n };
-    let shape = |name, config, rows, conc, allows, target| Shape {
-        name,
-        config,
-        rows: scale(rows),
-        conc,
-        extra: &[],
-        allows,
-        target,
-        most_429s: None,
-        change: None,
-    };
+    let n = |rows: usize, conc: u32| (if quick { rows / 3 } else { rows }, conc);
+    // A fixed window as `Rack::Attack` runs it (emulated: no Ruby here),
+    // with its `Retry-After` to the boundary and with its default of none.
     let mut v = vec![
-        // A fixed window as `Rack::Attack` runs it (emulated: no Ruby here),
-        // with its `Retry-After` to the boundary and with its default of none.
-        shape(
+        Shape::new(
             "fixed 100/5s (Rack::Attack, R-A)",
             fixed(100, 5, true),
-            1_500,
-            32,
+            n(1_500, 32),
             Some(20.0),
             0.9,
         ),
-        shape(
+        Shape::new(
             "fixed 100/5s (Rack::Attack, none)",
             fixed(100, 5, false),
-            1_500,
-            32,
+            n(1_500, 32),
             Some(20.0),
             0.9,
         ),
-        shape(
+        Shape::new(
             "sliding window 100/5s",
-            SandboxConfig {
-                latency: Duration::from_millis(20),
-                window: Some(Window::Sliding {
-                    limit: 100,
-                    period: Duration::from_secs(5),
-                }),
-                ..Default::default()
-            },
-            1_500,
-            32,
+            sliding(100, 5),
+            n(1_500, 32),
             Some(20.0),
             0.9,
         ),
@@ -556,55 +568,52 @@ fn shapes(quick: bool) -> Vec<Shape> {
         ("bucket 40/s B5, RateLimit-*", Advertise::Fields),
         ("bucket 40/s B5, structured", Advertise::Structured),
     ] {
-        let mut s = shape(
+        let mut s = Shape::new(
             name,
             bucket(40.0, 5, advertise),
-            2_000,
-            32,
+            n(2_000, 32),
             Some(40.0),
             0.95,
         );
         s.most_429s = Some(3);
         v.push(s);
     }
-    v.push(shape(
+    let noise = faulty(10, 0.005, vec![Fault::Throttle]);
+    v.push(Shape::new(
         "no limit, 0.5% 429s",
-        faulty(10, 0.005, vec![Fault::Throttle]),
-        3_000,
-        16,
+        noise,
+        n(3_000, 16),
         None,
         0.75,
     ));
-    let mut mix = shape(
-        "15% fault mix",
-        faulty(10, 0.15, fault_mix()),
-        2_000,
-        16,
-        Some(30.0),
-        1.0,
-    );
+    let mix = faulty(10, 0.15, fault_mix());
+    let mut mix = Shape::new("15% fault mix", mix, n(2_000, 16), Some(30.0), 1.0);
     mix.extra = &["--timeout", "1", "--retries", "8"];
     v.push(mix);
-    let mut fall = shape(
-        "bucket 100/s -> 30/s at 15 s",
-        bucket(100.0, 5, Advertise::Nothing),
-        3_000,
-        32,
-        Some(3_000.0 / 65.0),
-        0.85,
-    );
-    fall.change = Some((Duration::from_secs(15), RateLimit::new(30.0, 5)));
-    let mut rise = shape(
-        "bucket 30/s -> 100/s at 15 s",
-        bucket(30.0, 5, Advertise::Nothing),
-        4_000,
-        32,
-        Some(4_000.0 / 50.5),
-        0.75,
-    );
-    rise.change = Some((Duration::from_secs(15), RateLimit::new(100.0, 5)));
     if !quick {
-        v.extend([fall, rise]);
+        for (name, from, to, rows, ideal, target) in [
+            (
+                "bucket 100/s -> 30/s at 15 s",
+                100.0,
+                30.0,
+                3_000,
+                65.0,
+                0.85,
+            ),
+            (
+                "bucket 30/s -> 100/s at 15 s",
+                30.0,
+                100.0,
+                4_000,
+                50.5,
+                0.75,
+            ),
+        ] {
+            let config = bucket(from, 5, Advertise::Nothing);
+            let mut s = Shape::new(name, config, (rows, 32), Some(rows as f64 / ideal), target);
+            s.change = Some((Duration::from_secs(15), RateLimit::new(to, 5)));
+            v.push(s);
+        }
     }
     v
 }

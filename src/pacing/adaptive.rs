@@ -699,26 +699,11 @@ impl Controller {
             burst_fit = ?self.burst_fit,
             "429 read"
         );
-        let before = self.measured;
         if u > REPORTED && self.measured.is_some_and(|m| m >= failed) {
             self.measured = None;
         }
         if u <= REPORTED {
-            self.measured = Some(l);
-            // A probe that found the same limit again: hold longer.
-            let again = was_probe && before.is_some_and(|m| (l - m).abs() < 0.02 * m);
-            self.hold = match self.hold {
-                _ if u > PRECISE || fell => ROUGH_HOLD,
-                h if again => (h * 2).clamp(HOLD, MAX_HOLD),
-                _ => HOLD,
-            };
-            self.mode = Mode::Cruise {
-                until: now + self.hold,
-            };
-            // Under the reading's range, so under the pace that failed.
-            self.set_rate(self.cruise(l, u), now);
-            self.rate_since = now;
-            return Change::Measured;
+            return self.measured_at(l, u, fell, was_probe, now);
         }
         self.mode = Mode::Climb {
             growth: (u / APPROACH_SECS).clamp(MIN_GROWTH, MAX_GROWTH),
@@ -730,6 +715,27 @@ impl Controller {
         self.set_rate((l * (1.0 - u / 2.0)).min(most), now);
         self.rate_since = now;
         Change::Approach
+    }
+
+    /// A reading precise enough to report: `l` within `u`. Cruise just
+    /// under it, and hold before probing (longer while probes find the same
+    /// rate, shorter after a fall or for a rougher reading).
+    fn measured_at(&mut self, l: f64, u: f64, fell: bool, was_probe: bool, now: Instant) -> Change {
+        let before = self.measured.replace(l);
+        // A probe that found the same limit again: hold longer.
+        let again = was_probe && before.is_some_and(|m| (l - m).abs() < 0.02 * m);
+        self.hold = match self.hold {
+            _ if u > PRECISE || fell => ROUGH_HOLD,
+            h if again => (h * 2).clamp(HOLD, MAX_HOLD),
+            _ => HOLD,
+        };
+        self.mode = Mode::Cruise {
+            until: now + self.hold,
+        };
+        // Under the reading's range, so under the pace that failed.
+        self.set_rate(self.cruise(l, u), now);
+        self.rate_since = now;
+        Change::Measured
     }
 
     /// The pace just under a reading of `rate`: by its uncertainty, and so
