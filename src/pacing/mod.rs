@@ -602,6 +602,58 @@ mod tests {
         p.on_answer(t, Answer::Accepted, None);
     }
 
+    /// The first request goes alone; its answer advertises 40 per second
+    /// (the structured form): the others go at that pace, a little under,
+    /// without a 429. A 429 that says requests remain makes the pool pace
+    /// on its own again (`-r 0`: unpaced until a 429 of its own).
+    #[tokio::test(start_paused = true)]
+    async fn the_first_answer_sets_the_advertised_pace() {
+        let p = Arc::new(Pacer::new(0.0, 1));
+        let first = p.acquire().await;
+        let second = tokio::spawn({
+            let p = p.clone();
+            async move { p.acquire().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !second.is_finished(),
+            "the others wait for the first answer"
+        );
+        let fields = [
+            ("ratelimit-policy", r#""writes";q=40;w=1"#),
+            ("ratelimit", r#""writes";r=4;t=1"#),
+        ];
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let ad = advert::read(&get, std::time::SystemTime::now());
+        p.on_answer(first, Answer::Accepted, ad.as_ref());
+        let second = second.await.unwrap();
+        assert_eq!(p.current_rate(), Some(40.0 * 0.99));
+        // The bucket (governor) keeps real time, not the paused clock.
+        let t0 = std::time::Instant::now();
+        for _ in 0..40 {
+            let t = p.acquire().await;
+            p.on_answer(t, Answer::Accepted, ad.as_ref());
+        }
+        let took = t0.elapsed().as_secs_f64();
+        assert!((0.95..1.1).contains(&took), "40 requests in {took:.3} s");
+        let contradicted = Advert {
+            remaining: Some(3.0),
+            ..ad.unwrap()
+        };
+        p.on_answer(
+            second,
+            Answer::Throttled(Duration::from_secs(1)),
+            Some(&contradicted),
+        );
+        assert_eq!(p.current_rate(), None, "the headers are no longer believed");
+        assert_eq!(p.learned(), None, "nothing measured, nothing advised");
+    }
+
     #[test]
     fn a_rate_below_the_floor_is_kept() {
         let p = Pacer::new(0.05, 1);
