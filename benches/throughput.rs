@@ -4,7 +4,9 @@
 //! `min(concurrency / latency, rate)`, the client's CPU time per 1,000 users
 //! and its peak memory (from `wait4`, so the sandbox's own work is not
 //! counted). Then the rate accuracy over 10 s, a 1,000,000-row dry run's
-//! memory, and the sequential tool's behaviour side by side.
+//! memory, and the sequential tool's behaviour side by side. `-- --adaptive`:
+//! the token-bucket points and the limiter shapes of issue 20; `-- --shapes`:
+//! those shapes alone.
 
 // Measured durations and rates become counts of users and process ids: all
 // small and positive.
@@ -24,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sandbox::{RateLimit, Sandbox, SandboxConfig};
+use sandbox::{Advertise, Fault, RateLimit, Sandbox, SandboxConfig, Window};
 
 const BIN: &str = env!("CARGO_BIN_EXE_xmc-user-importer");
 
@@ -167,8 +169,13 @@ fn main() {
     let env = Env {
         dir: tempfile::tempdir().expect("tempdir"),
     };
+    if std::env::args().any(|a| a == "--shapes") {
+        limiter_shapes(&env, quick);
+        return;
+    }
     if std::env::args().any(|a| a == "--adaptive") {
         adaptive_pacing(&env, quick);
+        limiter_shapes(&env, quick);
         return;
     }
     if std::env::args().any(|a| a == "--roster") {
@@ -348,6 +355,7 @@ fn main() {
         println!("\nunder 95% of the ceiling: {}", misses.join("; "));
     }
     adaptive_pacing(&env, quick);
+    limiter_shapes(&env, quick);
     roster_and_workbooks(&env, quick);
     known_users(&env, quick);
 }
@@ -424,6 +432,284 @@ fn adaptive_pacing(env: &Env, quick: bool) {
     } else {
         println!("missed: {}", misses.join("; "));
     }
+}
+
+/// One row of the limiter-shapes table: a portal, how the importer is run,
+/// and what the run should reach.
+struct Shape {
+    name: &'static str,
+    config: SandboxConfig,
+    rows: usize,
+    conc: u32,
+    extra: &'static [&'static str],
+    /// The rate the portal allows (users/s), or `None`: the pause-bound
+    /// of the same portal without its 429s, measured first.
+    allows: Option<f64>,
+    /// The share of it to reach, and the most 429s (`None`: the budget of
+    /// `--concurrency` + 1% of the rows).
+    target: f64,
+    most_429s: Option<usize>,
+    /// `(after, limit)`: the token bucket changes to this mid-run.
+    change: Option<(Duration, RateLimit)>,
+}
+
+fn faulty(latency: u64, fault_rate: f64, faults: Vec<Fault>) -> SandboxConfig {
+    SandboxConfig {
+        latency: Duration::from_millis(latency),
+        fault_rate,
+        faults,
+        throttle_retry_after: Some("1".into()),
+        slow: Duration::from_millis(2500),
+        ..Default::default()
+    }
+}
+
+fn fixed(limit: u32, secs: u64, retry_after: bool) -> SandboxConfig {
+    SandboxConfig {
+        latency: Duration::from_millis(20),
+        window: Some(Window::Fixed {
+            limit,
+            period: Duration::from_secs(secs),
+            retry_after,
+        }),
+        ..Default::default()
+    }
+}
+
+fn bucket(rate: f64, burst: u32, advertise: Advertise) -> SandboxConfig {
+    SandboxConfig {
+        latency: Duration::from_millis(20),
+        rate_limit: Some(RateLimit::new(rate, burst)),
+        advertise,
+        ..Default::default()
+    }
+}
+
+/// The 15% fault mix: 5xx, resets, HTML pages, answers 2.5 s late, and a
+/// 429 (`Retry-After: 1`) for 0.5% of the writes.
+fn fault_mix() -> Vec<Fault> {
+    let mut mix = Vec::new();
+    for f in [
+        Fault::Reset,
+        Fault::Error500,
+        Fault::BadGatewayHtml,
+        Fault::Unavailable,
+        Fault::GatewayTimeout,
+        Fault::NotJson,
+    ] {
+        mix.extend([f; 4]);
+    }
+    mix.extend([Fault::CreateThenSlow; 5]);
+    mix.push(Fault::Throttle);
+    mix
+}
+
+impl Shape {
+    fn new(
+        name: &'static str,
+        config: SandboxConfig,
+        (rows, conc): (usize, u32),
+        allows: Option<f64>,
+        target: f64,
+    ) -> Shape {
+        Shape {
+            name,
+            config,
+            rows,
+            conc,
+            extra: &[],
+            allows,
+            target,
+            most_429s: None,
+            change: None,
+        }
+    }
+}
+
+fn sliding(limit: u32, secs: u64) -> SandboxConfig {
+    SandboxConfig {
+        latency: Duration::from_millis(20),
+        window: Some(Window::Sliding {
+            limit,
+            period: Duration::from_secs(secs),
+        }),
+        ..Default::default()
+    }
+}
+
+fn shapes(quick: bool) -> Vec<Shape> {
+    let n = |rows: usize, conc: u32| (if quick { rows / 3 } else { rows }, conc);
+    // A fixed window as `Rack::Attack` runs it (emulated: no Ruby here),
+    // with its `Retry-After` to the boundary and with its default of none.
+    let mut v = vec![
+        Shape::new(
+            "fixed 100/5s (Rack::Attack, R-A)",
+            fixed(100, 5, true),
+            n(1_500, 32),
+            Some(20.0),
+            0.9,
+        ),
+        Shape::new(
+            "fixed 100/5s (Rack::Attack, none)",
+            fixed(100, 5, false),
+            n(1_500, 32),
+            Some(20.0),
+            0.9,
+        ),
+        Shape::new(
+            "sliding window 100/5s",
+            sliding(100, 5),
+            n(1_500, 32),
+            Some(20.0),
+            0.9,
+        ),
+    ];
+    for (name, advertise) in [
+        ("bucket 40/s B5, RateLimit-*", Advertise::Fields),
+        ("bucket 40/s B5, structured", Advertise::Structured),
+    ] {
+        let mut s = Shape::new(
+            name,
+            bucket(40.0, 5, advertise),
+            n(2_000, 32),
+            Some(40.0),
+            0.95,
+        );
+        s.most_429s = Some(3);
+        v.push(s);
+    }
+    let noise = faulty(10, 0.005, vec![Fault::Throttle]);
+    v.push(Shape::new(
+        "no limit, 0.5% 429s",
+        noise,
+        n(3_000, 16),
+        None,
+        0.75,
+    ));
+    let mix = faulty(10, 0.15, fault_mix());
+    let mut mix = Shape::new("15% fault mix", mix, n(2_000, 16), Some(30.0), 1.0);
+    mix.extra = &["--timeout", "1", "--retries", "8"];
+    v.push(mix);
+    if !quick {
+        for (name, from, to, rows, ideal, target) in [
+            (
+                "bucket 100/s -> 30/s at 15 s",
+                100.0,
+                30.0,
+                3_000,
+                65.0,
+                0.85,
+            ),
+            (
+                "bucket 30/s -> 100/s at 15 s",
+                30.0,
+                100.0,
+                4_000,
+                50.5,
+                0.75,
+            ),
+        ] {
+            let config = bucket(from, 5, Advertise::Nothing);
+            let mut s = Shape::new(name, config, (rows, 32), Some(rows as f64 / ideal), target);
+            s.change = Some((Duration::from_secs(15), RateLimit::new(to, 5)));
+            v.push(s);
+        }
+    }
+    v
+}
+
+/// The portals real ones are: windows (`Rack::Attack`'s among them, emulated
+/// by the sandbox: no Ruby here), advertised limits, 429s no limit
+/// explains, a fault mix, a limit that moves. `-r 0`; users/s at the portal
+/// over the whole run against what it allows; 429s against the budget.
+fn limiter_shapes(env: &Env, quick: bool) {
+    println!(
+        "\npacing for the limiters real portals run (-r 0; 20 ms per answer, 10 ms for the noisy ones)"
+    );
+    println!(
+        "{:<33} {:>5} {:>4} {:>7} {:>8} {:>8} {:>7} {:>9} {:>8}",
+        "portal", "rows", "conc", "secs", "users/s", "allows", "%", "429s", "advice"
+    );
+    let mut misses = Vec::new();
+    for shape in shapes(quick) {
+        let allows = shape.allows.unwrap_or_else(|| pause_bound(env, &shape));
+        let (m, sb, advice) = run_shape(env, &shape);
+        let achieved = arrival_rate(&sb);
+        let throttled = sb.count_status(429);
+        let budget = shape
+            .most_429s
+            .unwrap_or(shape.conc as usize + shape.rows / 100);
+        let pct = achieved / allows * 100.0;
+        let advice_low = advice.is_some_and(|a| a < achieved * 0.95 - 0.5);
+        let mark = if pct < shape.target * 100.0 || throttled > budget || advice_low {
+            misses.push(format!("{}: {pct:.0}%, {throttled} × 429", shape.name));
+            "  <- miss"
+        } else {
+            ""
+        };
+        println!(
+            "{:<33} {:>5} {:>4} {:>7.1} {:>8.1} {:>8.1} {:>6.0}% {:>4}/{:<4} {:>8}{mark}",
+            shape.name,
+            shape.rows,
+            shape.conc,
+            m.wall,
+            achieved,
+            allows,
+            pct,
+            throttled,
+            budget,
+            advice.map_or_else(|| "-".to_owned(), |a| format!("-r {a}")),
+        );
+    }
+    if misses.is_empty() {
+        println!("every shape reached its target");
+    } else {
+        println!("missed: {}", misses.join("; "));
+    }
+}
+
+/// The same portal without its 429s: the clean rate X, and what the pauses
+/// leave of it, X/(1 + p·Retry-After·X).
+fn pause_bound(env: &Env, shape: &Shape) -> f64 {
+    let clean = Shape {
+        config: SandboxConfig {
+            fault_rate: 0.0,
+            ..shape.config.clone()
+        },
+        ..*shape
+    };
+    let (_, sb, _) = run_shape(env, &clean);
+    let x = arrival_rate(&sb);
+    x / (1.0 + shape.config.fault_rate * x)
+}
+
+fn run_shape(env: &Env, shape: &Shape) -> (Measured, Sandbox, Option<f64>) {
+    let sb = Sandbox::start(shape.config.clone());
+    let (config, csv) = env.files(&sb, shape.rows);
+    let mut args = flags(shape.conc, 0.0);
+    args.extend(shape.extra.iter().map(|a| (*a).to_owned()));
+    let (m, stderr) = std::thread::scope(|scope| {
+        if let Some((after, limit)) = shape.change {
+            let sb = &sb;
+            scope.spawn(move || {
+                std::thread::sleep(after);
+                sb.set_rate_limit(Some(limit));
+            });
+        }
+        run_capturing(&args, &config, &csv)
+    });
+    assert!(
+        m.code == 0 || shape.config.fault_rate > 0.0,
+        "the import failed: {}",
+        shape.name
+    );
+    let advice = stderr
+        .split("-r ")
+        .nth(1)
+        .filter(|_| stderr.contains("avoids throttling"))
+        .and_then(|t| t.split(' ').next())
+        .and_then(|t| t.parse().ok());
+    (m, sb, advice)
 }
 
 /// `--existing update` of a file the portal already matches: the user list

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::engine::stop::{Stop, StopReason};
 use crate::human;
-use crate::pacing::{Backoff, Pacer, PauseGate, THROTTLE_GIVE_UP, Ticket};
+use crate::pacing::{Answer, Backoff, Pacer, PauseGate, THROTTLE_GIVE_UP, Ticket};
 use crate::portal::{Attempt, Outcome, Portal, Request};
 
 /// How a request ended, after all its attempts.
@@ -246,12 +246,15 @@ impl Engine {
                 outcome = ?attempt.outcome,
                 "answer"
             );
-            if let (Some(ticket), Some(_)) = (ticket, attempt.status) {
-                let throttled = match &attempt.outcome {
-                    Outcome::Throttled { retry_after } => Some(*retry_after),
-                    _ => None,
+            if let Some(ticket) = ticket {
+                let answer = match &attempt.outcome {
+                    Outcome::Throttled { retry_after } => Answer::Throttled(*retry_after),
+                    // 5xx, resets, timeouts: no reading of the rate limit.
+                    Outcome::Transient { .. } => Answer::Failed,
+                    _ => Answer::Accepted,
                 };
-                self.pacer.on_answer(ticket, throttled);
+                self.pacer
+                    .on_answer(ticket, answer, attempt.advert.as_ref());
             }
             let wait = match decide(
                 &mut history,
@@ -313,7 +316,11 @@ mod tests {
     use super::*;
 
     fn attempt(status: Option<u16>, outcome: Outcome) -> Attempt {
-        Attempt { status, outcome }
+        Attempt {
+            status,
+            outcome,
+            advert: None,
+        }
     }
 
     fn transient(maybe_sent: bool) -> Attempt {

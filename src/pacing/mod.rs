@@ -1,6 +1,7 @@
-//! How fast requests go out: the shared token bucket at the pace the
-//! adaptive controller finds (`adaptive`), the pause gate every worker waits
-//! on after a 429, and the retry backoff schedule. Owns its constants.
+//! How fast requests go out: the shared token bucket at the pace the portal
+//! advertises (`advert`, `advertised`) or the adaptive controller finds
+//! (`adaptive`), the pause gate every worker waits on after a 429, and the
+//! retry backoff schedule. Owns its constants.
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,29 +13,67 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 mod adaptive;
+pub(crate) mod advert;
+mod advertised;
+mod windows;
 
-pub(crate) use adaptive::Ticket;
 use adaptive::{Change, Controller};
+use advert::Advert;
+use advertised::{Advertised, Event};
 
-/// The token bucket in front of every row's request, at the pace the
-/// [`Controller`] sets: `--rate` (or none with `-r 0`) until the portal
-/// answers 429, then just under the rate the portal was measured to accept,
-/// never above `--rate`.
+/// The token bucket in front of every row's request, at the pace the portal
+/// advertises in its answers' headers, or else the one the [`Controller`]
+/// sets: `--rate` (or none with `-r 0`) until the portal answers 429, then
+/// just under the rate the portal was measured to accept. Never above
+/// `--rate`.
 pub(crate) struct Pacer {
     burst: NonZeroU32,
     state: Mutex<PacerState>,
     /// Wakes the waiters of a limiter that was just replaced, so that they
-    /// queue on the new one (at the new rate) instead of the old.
+    /// queue on the new one (at the new rate) instead of the old; and those
+    /// waiting for the first answer or the end of a hold.
     changed: Notify,
 }
 
 struct PacerState {
     controller: Controller,
+    advertised: Advertised,
+    /// The pace of `limiter` (`None`: unpaced).
+    in_force: Option<f64>,
     limiter: Option<Arc<Bucket>>,
     /// Counts limiter replacements: a token from an older one does not count.
     generation: u64,
     /// When the last request went out.
     last_send: Option<Instant>,
+    /// Requests sent so far.
+    sends: u64,
+    /// The first request went out at this time and no answer came yet: the
+    /// others wait for it (it may advertise the limit), at most `FIRST_WAIT`.
+    first_out: Option<Instant>,
+    answered: bool,
+    /// The answers the portal accepted, and when the last came.
+    accepted: u64,
+    first_send: Option<Instant>,
+    last_answer: Option<Instant>,
+}
+
+/// How a paced request's attempt ended, as the pacer reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Answer {
+    /// Any answer but a 429 or a failure.
+    Accepted,
+    /// A 429 asking to wait this long.
+    Throttled(Duration),
+    /// A 5xx, a reset, a timeout: it says nothing of the rate limit.
+    Failed,
+}
+
+/// What a request carries from its turn to its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ticket {
+    turn: adaptive::Ticket,
+    /// The how-manieth request it was.
+    seq: u64,
 }
 
 /// A row that has been answered 429 for this long gives up; a single
@@ -51,7 +90,10 @@ const MAX_RATE: f64 = 1e9;
 /// How early a POST may go to make up for the late wake-up of the one before.
 const EARLY: Duration = Duration::from_millis(2);
 const MAX_BURST: NonZeroU32 = NonZeroU32::new(10_000).unwrap();
-
+/// The first request goes alone: its answer may advertise the limit, and
+/// the pool then starts at that pace instead of drawing a burst of 429s.
+/// The others wait for it this long at most.
+const FIRST_WAIT: Duration = Duration::from_secs(1);
 /// The token bucket of a rate: a governor limiter counting in `1/k` of a
 /// token. A POST takes `k` cells; the bucket holds `k * burst + 1`.
 ///
@@ -139,9 +181,17 @@ impl Pacer {
             burst,
             state: Mutex::new(PacerState {
                 controller: Controller::new(ceiling, floor, Instant::now()),
+                advertised: Advertised::default(),
+                in_force: ceiling,
                 limiter: ceiling.map(|r| Arc::new(Bucket::new(r, burst, None))),
                 generation: 0,
                 last_send: None,
+                sends: 0,
+                first_out: None,
+                answered: false,
+                accepted: 0,
+                first_send: None,
+                last_answer: None,
             }),
             changed: Notify::new(),
         }
@@ -154,19 +204,33 @@ impl Pacer {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let (limiter, generation) = {
+            let (limiter, generation, wait) = {
                 let mut s = self.lock();
                 self.follow_controller(&mut s);
-                (s.limiter.clone(), s.generation)
+                (
+                    s.limiter.clone(),
+                    s.generation,
+                    s.wait_until(Instant::now()),
+                )
             };
+            if let Some(until) = wait {
+                tokio::select! {
+                    () = tokio::time::sleep_until(until) => {}
+                    () = changed => {}
+                }
+                continue;
+            }
             let Some(limiter) = limiter else {
-                return Self::sent(&mut self.lock());
+                if let Some(t) = Self::sent(&mut self.lock()) {
+                    return t;
+                }
+                continue;
             };
             tokio::select! {
                 () = limiter.until_ready() => {
                     let mut s = self.lock();
-                    if s.generation == generation {
-                        return Self::sent(&mut s);
+                    if s.generation == generation && let Some(t) = Self::sent(&mut s) {
+                        return t;
                     }
                 }
                 () = changed => {}
@@ -174,80 +238,201 @@ impl Pacer {
         }
     }
 
-    fn sent(s: &mut PacerState) -> Ticket {
+    /// The turn is taken now, unless a wait began meanwhile.
+    fn sent(s: &mut PacerState) -> Option<Ticket> {
         let now = Instant::now();
+        if s.wait_until(now).is_some() {
+            return None;
+        }
         s.last_send = Some(now);
-        s.controller.on_send(now)
+        s.first_send.get_or_insert(now);
+        if s.sends == 0 {
+            s.first_out = Some(now);
+        }
+        s.sends += 1;
+        Some(Ticket {
+            turn: s.controller.on_send(now),
+            seq: s.sends,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PacerState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes the controller's due decisions; a new pace replaces the limiter.
+    /// Takes the controller's due decisions; a new pace (the advertised one
+    /// when believed, else the controller's) replaces the limiter.
     fn follow_controller(&self, s: &mut PacerState) {
         let before = s.controller.rate();
-        let Some(change) = s.controller.tick(Instant::now()) else {
-            return;
+        let change = s.controller.tick(Instant::now());
+        let advertised = s.advertised.pace();
+        if advertised.is_none()
+            && let Some(change) = change
+        {
+            log_change(change, before, &s.controller);
+        }
+        let ceiling = s.controller.ceiling();
+        let pace = match advertised {
+            Some(a) => Some(ceiling.map_or(a, |c| a.min(c))),
+            None => s.controller.rate(),
         };
-        let after = s.controller.rate();
-        let why = match change {
-            Change::Doubling => "starting up: doubling after the first 429s",
-            Change::Measured => "429: just under the rate the portal accepted",
-            Change::Approach => "429: approaching the portal's rate from below",
-            Change::Cut => "429 with nothing to measure: well above the portal's limit",
-            Change::Kept => {
-                "429 sooner than the portal's measured rate allows: the pace is kept until \
-                 another 429 shows whether its limit fell"
-            }
-            Change::Probe => "quiet for a while: probing above the portal's rate",
-            Change::Climb => "climbing",
-        };
-        if after == before {
-            if change == Change::Kept {
-                tracing::info!("{why}");
-            }
+        if pace == s.in_force {
             return;
         }
-        // Two decimals: a probe's first step is an eighth of a percent.
-        let from = before.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.2}/s"));
-        let to = after.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.2}/s"));
-        let measured = s
-            .controller
-            .measured()
-            .map_or_else(|| "not yet".to_owned(), |m| format!("{m:.2}/s"));
-        // Each step of a climb is a detail (`-vv`); where it starts is not.
-        if change == Change::Climb {
-            tracing::debug!(%from, %to, %measured, "pace: {why}");
-        } else {
-            tracing::info!(%from, %to, %measured, "pace: {why}");
+        if let Some(a) = advertised {
+            let from = s
+                .in_force
+                .map_or_else(|| "no limit".to_owned(), |r| format!("{r:.2}/s"));
+            let to = pace.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.2}/s"));
+            let advertised = s.advertised.advertised().unwrap_or(a);
+            tracing::info!(
+                %from,
+                %to,
+                advertised = %format!("{advertised:.2}/s"),
+                "pace: just under the limit the portal advertises"
+            );
         }
+        s.in_force = pace;
         let waited = s.last_send.map_or(Duration::ZERO, |t| t.elapsed());
-        s.limiter = after.map(|r| Arc::new(Bucket::new(r, self.burst, Some(waited))));
+        s.limiter = pace.map(|r| Arc::new(Bucket::new(r, self.burst, Some(waited))));
         s.generation += 1;
         self.changed.notify_waiters();
     }
 
-    /// The answer to the request of `ticket`: throttled (a 429 asking to
-    /// wait), or any other answer.
-    pub(crate) fn on_answer(&self, ticket: Ticket, throttled: Option<Duration>) {
+    /// The answer to the request of `ticket`, and what its headers advertise.
+    pub(crate) fn on_answer(&self, ticket: Ticket, answer: Answer, advert: Option<&Advert>) {
         let now = Instant::now();
         let mut s = self.lock();
-        s.controller.on_answer(ticket, throttled, now);
-        if throttled.is_some() {
-            self.follow_controller(&mut s);
+        if !s.answered {
+            s.answered = true;
+            self.changed.notify_waiters();
         }
+        let throttled = match answer {
+            Answer::Accepted => {
+                s.accepted += 1;
+                s.last_answer = Some(now);
+                None
+            }
+            Answer::Throttled(d) => Some(d),
+            // Not a reading: neither accepted nor refused by a limit.
+            Answer::Failed => return,
+        };
+        let sent_since = s.sends.saturating_sub(ticket.seq);
+        let event = s
+            .advertised
+            .on_answer(advert, throttled.is_some(), sent_since, now);
+        log_event(event);
+        if matches!(event, Some(Event::Hold { .. })) {
+            self.changed.notify_waiters();
+        }
+        s.controller.on_answer(ticket.turn, throttled, now);
+        // Its decisions may be due now (a window reopened, a pause's end),
+        // not only at the next turn.
+        self.follow_controller(&mut s);
     }
 
-    /// The rate the portal was measured to accept, once it throttled.
+    /// The rate the portal was measured (or advertised) to accept, once it
+    /// throttled; never one below what the run itself got accepted: such a
+    /// reading was wrong, and advice from it would slow the next run down.
     pub(crate) fn learned(&self) -> Option<f64> {
-        self.lock().controller.measured()
+        let s = self.lock();
+        let learned = s
+            .advertised
+            .advertised()
+            .or_else(|| s.controller.measured())?;
+        (learned >= s.achieved()).then_some(learned)
     }
 
     /// The pace in force now (`None`: unlimited).
     #[cfg(test)]
     fn current_rate(&self) -> Option<f64> {
-        self.lock().controller.rate()
+        self.lock().in_force
+    }
+}
+
+impl PacerState {
+    /// Until when no request may go: the first one's answer is awaited, or
+    /// the advertised quota is spent.
+    fn wait_until(&self, now: Instant) -> Option<Instant> {
+        let first = self
+            .first_out
+            .filter(|_| !self.answered)
+            .map(|t| t + FIRST_WAIT)
+            .filter(|t| *t > now);
+        first.or_else(|| self.advertised.hold_until(now))
+    }
+
+    /// Accepted answers per second, from the first send to the last answer.
+    fn achieved(&self) -> f64 {
+        match (self.first_send, self.last_answer) {
+            (Some(a), Some(b)) if b > a => {
+                let n = self.accepted as f64;
+                n / b.duration_since(a).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+/// `-v`: a change of the controller's pace, with its reason.
+fn log_change(change: Change, before: Option<f64>, c: &Controller) {
+    let after = c.rate();
+    let why = match change {
+        Change::Doubling => "starting up: doubling after the first 429s",
+        Change::Measured => "429: just under the rate the portal accepted",
+        Change::Approach => "429: approaching the portal's rate from below",
+        Change::Cut => "429 with nothing to measure: well above the portal's limit",
+        Change::Kept => {
+            "429 sooner than the portal's measured rate allows: the pace is kept until \
+             another 429 shows whether its limit fell"
+        }
+        Change::Probe => "quiet for a while: probing above the portal's rate",
+        Change::Climb => "climbing",
+        Change::WindowSeen => {
+            "429s of a window limiter (a quota per period): each window's quota at once, \
+             until its length is known"
+        }
+        Change::Window => {
+            "429s of a window limiter (a quota per period): its quota spread evenly over each window"
+        }
+    };
+    if after == before {
+        if change == Change::Kept {
+            tracing::info!("{why}");
+        }
+        return;
+    }
+    // Two decimals: a probe's first step is an eighth of a percent.
+    let from = before.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.2}/s"));
+    let to = after.map_or_else(|| "no limit".to_owned(), |r| format!("{r:.2}/s"));
+    let measured = c
+        .measured()
+        .map_or_else(|| "not yet".to_owned(), |m| format!("{m:.2}/s"));
+    // Each step of a climb is a detail (`-vv`); where it starts is not.
+    if change == Change::Climb {
+        tracing::debug!(%from, %to, %measured, "pace: {why}");
+    } else {
+        tracing::info!(%from, %to, %measured, "pace: {why}");
+    }
+}
+
+/// `-v`: what an answer's rate-limit headers changed.
+fn log_event(event: Option<Event>) {
+    match event {
+        Some(Event::Contradicted { remaining }) => tracing::info!(
+            remaining,
+            "429 although the portal's headers said requests remained: its advertised limit \
+             is not the one that throttles, and is ignored from now on"
+        ),
+        Some(Event::Overshot { margin }) => tracing::info!(
+            margin = %format!("{:.0}%", margin * 100.0),
+            "429 at the advertised limit: the pace goes further under it"
+        ),
+        Some(Event::Hold { until }) => tracing::debug!(
+            ?until,
+            "the advertised quota is spent by the requests in flight: waiting for its reset"
+        ),
+        None => {}
     }
 }
 
@@ -390,13 +575,21 @@ mod tests {
     async fn a_429_after_a_long_stretch_sets_the_pace_just_under_it() {
         let p = Pacer::new(0.0, 1);
         assert_eq!(p.current_rate(), None, "-r 0: unpaced until a 429");
-        // The unpaced burst: 5 accepted, then 429s.
+        // The first request alone (its answer advertises nothing), then
+        // the unpaced burst: 5 accepted in all, then 429s.
+        let first = p.acquire().await;
+        p.on_answer(first, Answer::Accepted, None);
         let mut tickets = Vec::new();
-        for _ in 0..16 {
+        for _ in 0..15 {
             tickets.push(p.acquire().await);
         }
         for (i, t) in tickets.into_iter().enumerate() {
-            p.on_answer(t, (i >= 5).then_some(Duration::from_secs(1)));
+            let answer = if i >= 4 {
+                Answer::Throttled(Duration::from_secs(1))
+            } else {
+                Answer::Accepted
+            };
+            p.on_answer(t, answer, None);
         }
         assert_eq!(p.current_rate(), None, "decided at the pause's end");
         tokio::time::advance(Duration::from_secs(1)).await;
@@ -406,7 +599,59 @@ mod tests {
             Some(5.0),
             "start-up from the burst's size"
         );
-        p.on_answer(t, None);
+        p.on_answer(t, Answer::Accepted, None);
+    }
+
+    /// The first request goes alone; its answer advertises 40 per second
+    /// (the structured form): the others go at that pace, a little under,
+    /// without a 429. A 429 that says requests remain makes the pool pace
+    /// on its own again (`-r 0`: unpaced until a 429 of its own).
+    #[tokio::test(start_paused = true)]
+    async fn the_first_answer_sets_the_advertised_pace() {
+        let p = Arc::new(Pacer::new(0.0, 1));
+        let first = p.acquire().await;
+        let second = tokio::spawn({
+            let p = p.clone();
+            async move { p.acquire().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !second.is_finished(),
+            "the others wait for the first answer"
+        );
+        let fields = [
+            ("ratelimit-policy", r#""writes";q=40;w=1"#),
+            ("ratelimit", r#""writes";r=4;t=1"#),
+        ];
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let ad = advert::read(&get, std::time::SystemTime::now());
+        p.on_answer(first, Answer::Accepted, ad.as_ref());
+        let second = second.await.unwrap();
+        assert_eq!(p.current_rate(), Some(40.0 * 0.99));
+        // The bucket (governor) keeps real time, not the paused clock.
+        let t0 = std::time::Instant::now();
+        for _ in 0..40 {
+            let t = p.acquire().await;
+            p.on_answer(t, Answer::Accepted, ad.as_ref());
+        }
+        let took = t0.elapsed().as_secs_f64();
+        assert!((0.95..1.1).contains(&took), "40 requests in {took:.3} s");
+        let contradicted = Advert {
+            remaining: Some(3.0),
+            ..ad.unwrap()
+        };
+        p.on_answer(
+            second,
+            Answer::Throttled(Duration::from_secs(1)),
+            Some(&contradicted),
+        );
+        assert_eq!(p.current_rate(), None, "the headers are no longer believed");
+        assert_eq!(p.learned(), None, "nothing measured, nothing advised");
     }
 
     #[test]

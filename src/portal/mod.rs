@@ -17,6 +17,7 @@ use reqwest::header::{
 use reqwest::{Client, Method, Url};
 
 use crate::config::Config;
+use crate::pacing::advert::{self, Advert};
 use crate::sanitize;
 
 const USER_AGENT_VALUE: &str = concat!("xmc-user-importer/", env!("CARGO_PKG_VERSION"));
@@ -43,6 +44,8 @@ pub(crate) struct Request {
 pub(crate) struct Attempt {
     pub(crate) status: Option<u16>,
     pub(crate) outcome: Outcome,
+    /// What the answer's headers say of the portal's rate limit.
+    pub(crate) advert: Option<Advert>,
 }
 
 /// The lookups made once at start.
@@ -232,6 +235,15 @@ impl Portal {
         };
         let retry_after = header(RETRY_AFTER);
         let location = header(LOCATION);
+        let advert = advert::read(
+            &|name: &str| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            },
+            SystemTime::now(),
+        );
         let body = match read_capped(resp, request.max_answer).await {
             Ok(Some(b)) => b,
             Ok(None) => {
@@ -249,6 +261,7 @@ impl Portal {
                 };
                 return Attempt {
                     status: Some(status),
+                    advert,
                     outcome,
                 };
             }
@@ -263,6 +276,7 @@ impl Portal {
         );
         Attempt {
             status: Some(status),
+            advert,
             outcome: outcome.map_text(|t| sanitize::portal_text(t, &[self.token.expose()])),
         }
     }
@@ -305,6 +319,7 @@ fn transport_failure(e: &reqwest::Error, status: Option<u16>) -> Attempt {
     Attempt {
         status,
         outcome: Outcome::Transient { reason, maybe_sent },
+        advert: None,
     }
 }
 

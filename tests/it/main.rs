@@ -13,6 +13,7 @@ mod import;
 mod known;
 mod offboarding;
 mod output;
+mod pacing;
 mod resilience;
 mod roster;
 mod sandbox;

@@ -2,8 +2,9 @@
 //! directory (list, read, create, update, delete; SPEC §5 and §12), the
 //! `Authorization-Token` check (and a token without the *Query user
 //! directory* permission), Rails-style validation and case-insensitive
-//! uniqueness, configurable latency, a token-bucket rate limit on writes,
-//! and fault injection. A real HTTP server on 127.0.0.1 (ephemeral port) on
+//! uniqueness, configurable latency, a rate limit on writes (a token bucket,
+//! a fixed window as `Rack::Attack` runs it, or a sliding window; advertised
+//! in the answers' headers or not), and fault injection. A real HTTP server on 127.0.0.1 (ephemeral port) on
 //! its own thread and runtime, so tests, benchmarks and the demo use it the
 //! same way, from sync or async code.
 //!
@@ -142,18 +143,108 @@ impl RateLimit {
     }
 }
 
+/// A window limiter on writes, as Rails' `Rack::Attack` and API gateways run
+/// them. Every write counts, those refused included (as `Rack::Attack` counts).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Window {
+    /// `limit` writes per `period`, the count reset at each boundary (whole
+    /// multiples of the period since the Unix epoch, as `Rack::Attack` keys
+    /// them). Past it: 429, with `Retry-After` = the whole seconds to the
+    /// boundary when `retry_after`, else `Rack::Attack`'s default answer: no
+    /// `Retry-After` and a `text/plain` body `Retry later`.
+    Fixed {
+        limit: u32,
+        period: Duration,
+        retry_after: bool,
+    },
+    /// At most `limit` writes accepted in any `period`; past it, 429 with
+    /// the whole seconds until the oldest accepted one leaves the window.
+    Sliding { limit: u32, period: Duration },
+}
+
+/// How the portal advertises its limit on every write's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Advertise {
+    #[default]
+    Nothing,
+    /// The separate fields of the IETF draft (`RateLimit-Limit`,
+    /// `-Remaining`, `-Reset`, `RateLimit-Policy: 40;w=1`) and the common
+    /// `X-RateLimit-Limit`, `-Remaining`, `-Reset` (a Unix time).
+    Fields,
+    /// The draft's structured form: `RateLimit-Policy: "writes";q=40;w=1`
+    /// and `RateLimit: "writes";r=4;t=1`.
+    Structured,
+}
+
+/// What the limiter says of itself after a write: its quota per window,
+/// what remains of it, and the seconds until it is whole again.
+struct Advertised {
+    quota: f64,
+    window: f64,
+    remaining: u64,
+    reset: u64,
+}
+
+impl Advertise {
+    fn headers(self, a: &Advertised) -> Vec<(&'static str, String)> {
+        let policy = format!("{};w={}", a.quota, a.window);
+        match self {
+            Advertise::Nothing => Vec::new(),
+            Advertise::Fields => {
+                let unix = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+                    + a.reset;
+                vec![
+                    ("ratelimit-limit", a.quota.to_string()),
+                    ("ratelimit-remaining", a.remaining.to_string()),
+                    ("ratelimit-reset", a.reset.to_string()),
+                    ("ratelimit-policy", policy),
+                    ("x-ratelimit-limit", a.quota.to_string()),
+                    ("x-ratelimit-remaining", a.remaining.to_string()),
+                    ("x-ratelimit-reset", unix.to_string()),
+                ]
+            }
+            Advertise::Structured => vec![
+                (
+                    "ratelimit-policy",
+                    format!("\"writes\";q={};w={}", a.quota, a.window),
+                ),
+                (
+                    "ratelimit",
+                    format!("\"writes\";r={};t={}", a.remaining, a.reset),
+                ),
+            ],
+        }
+    }
+}
+
+/// Why a write was refused: the `Retry-After` to send, if any; and whether
+/// the answer is `Rack::Attack`'s (`text/plain`, `Retry later`) or the
+/// portal's own JSON.
+struct Refused(Option<u64>, bool);
+
+/// The limiters in front of writes: the token bucket and, or, a window.
 struct Bucket {
     limit: Option<RateLimit>,
     tokens: f64,
     last: Instant,
+    window: Option<Window>,
+    /// Fixed window: its index (Unix seconds / period) and its count.
+    fixed: (u64, u32),
+    /// Sliding window: the accepted writes still in it.
+    sliding: std::collections::VecDeque<Instant>,
 }
 
 impl Bucket {
-    fn new(limit: Option<RateLimit>) -> Bucket {
+    fn new(limit: Option<RateLimit>, window: Option<Window>) -> Bucket {
         Bucket {
             limit,
             tokens: limit.map_or(0.0, |l| f64::from(l.burst)),
             last: Instant::now(),
+            window,
+            fixed: (0, 0),
+            sliding: std::collections::VecDeque::new(),
         }
     }
 
@@ -163,6 +254,16 @@ impl Bucket {
             self.tokens = (self.tokens + gained).min(f64::from(l.burst));
         }
         self.last = now;
+    }
+
+    /// Admits a write or refuses it; and what the limiter then says of
+    /// itself (the window's, when there is one).
+    fn admit(&mut self, now: Instant) -> (Result<(), Refused>, Option<Advertised>) {
+        let verdict = match self.window {
+            Some(w) => self.window_take(w, now),
+            None => self.take(now).map_err(|secs| Refused(Some(secs), false)),
+        };
+        (verdict, self.advertised(now))
     }
 
     /// Takes a token, or says how many whole seconds until one is there.
@@ -183,6 +284,83 @@ impl Bucket {
         Err(Duration::from_secs_f64(wait).as_secs())
     }
 
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    fn window_take(&mut self, w: Window, now: Instant) -> Result<(), Refused> {
+        match w {
+            Window::Fixed {
+                limit,
+                period,
+                retry_after,
+            } => {
+                let (index, to_boundary) = fixed_window(period);
+                if self.fixed.0 != index {
+                    self.fixed = (index, 0);
+                }
+                self.fixed.1 += 1;
+                if self.fixed.1 <= limit {
+                    return Ok(());
+                }
+                // `Rack::Attack`: `period - (now.to_i % period)`, whole seconds.
+                Err(Refused(
+                    retry_after.then(|| to_boundary.as_secs_f64().ceil() as u64),
+                    true,
+                ))
+            }
+            Window::Sliding { limit, period } => {
+                while self
+                    .sliding
+                    .front()
+                    .is_some_and(|t| now.saturating_duration_since(*t) >= period)
+                {
+                    self.sliding.pop_front();
+                }
+                if self.sliding.len() < limit as usize {
+                    self.sliding.push_back(now);
+                    return Ok(());
+                }
+                let leaves = self.sliding.front().map_or(period, |t| *t + period - now);
+                Err(Refused(
+                    Some(leaves.as_secs_f64().ceil().max(1.0) as u64),
+                    false,
+                ))
+            }
+        }
+    }
+
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    fn advertised(&mut self, now: Instant) -> Option<Advertised> {
+        match self.window {
+            Some(Window::Fixed { limit, period, .. }) => {
+                let (_, to_boundary) = fixed_window(period);
+                Some(Advertised {
+                    quota: f64::from(limit),
+                    window: period.as_secs_f64(),
+                    remaining: u64::from(limit.saturating_sub(self.fixed.1)),
+                    reset: to_boundary.as_secs_f64().ceil() as u64,
+                })
+            }
+            Some(Window::Sliding { limit, period }) => Some(Advertised {
+                quota: f64::from(limit),
+                window: period.as_secs_f64(),
+                remaining: (limit as usize).saturating_sub(self.sliding.len()) as u64,
+                reset: self
+                    .sliding
+                    .front()
+                    .map_or(0, |t| (*t + period - now).as_secs_f64().ceil() as u64),
+            }),
+            None => {
+                let l = self.limit?;
+                self.refill(now);
+                Some(Advertised {
+                    quota: l.rate,
+                    window: 1.0,
+                    remaining: self.tokens.floor() as u64,
+                    reset: ((f64::from(l.burst) - self.tokens) / l.rate).ceil() as u64,
+                })
+            }
+        }
+    }
+
     /// A new limit: the tokens earned so far are kept (up to the new
     /// bucket's size); a bucket that did not exist starts full.
     fn set(&mut self, limit: Option<RateLimit>, now: Instant) {
@@ -196,6 +374,19 @@ impl Bucket {
     }
 }
 
+/// The fixed window of `period` we are in (its index since the Unix epoch)
+/// and the time to its end.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn fixed_window(period: Duration) -> (u64, Duration) {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let p = period.as_nanos().max(1);
+    let index = since.as_nanos() / p;
+    let end = Duration::from_nanos(((index + 1) * p - since.as_nanos()) as u64);
+    (index as u64, end)
+}
+
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
     pub token: String,
@@ -205,6 +396,10 @@ pub struct SandboxConfig {
     /// The portal's token bucket on writes; past it, 429 with `Retry-After`.
     /// Changeable while running with [`Sandbox::set_rate_limit`].
     pub rate_limit: Option<RateLimit>,
+    /// A window limiter on writes instead of the token bucket.
+    pub window: Option<Window>,
+    /// How the limit in force is advertised on every write's answer.
+    pub advertise: Advertise,
     /// Share of writes (0.0–1.0) that get a fault, drawn from `faults`.
     pub fault_rate: f64,
     pub faults: Vec<Fault>,
@@ -251,6 +446,8 @@ impl Default for SandboxConfig {
             account: ACCOUNT.into(),
             latency: Duration::ZERO,
             rate_limit: None,
+            window: None,
+            advertise: Advertise::Nothing,
             fault_rate: 0.0,
             faults: Vec::new(),
             slow: Duration::from_secs(3),
@@ -386,7 +583,7 @@ impl Sandbox {
         let shared = Arc::new(Shared {
             rng: Mutex::new(fastrand::Rng::with_seed(cfg.seed)),
             fault_rate: Mutex::new(cfg.fault_rate),
-            bucket: Mutex::new(Bucket::new(cfg.rate_limit)),
+            bucket: Mutex::new(Bucket::new(cfg.rate_limit, cfg.window)),
             cfg,
             started: Instant::now(),
             store: Mutex::default(),
@@ -1004,9 +1201,36 @@ fn internal_error() -> (Response, u16) {
 
 /// A write: the rate limit, then a fault maybe, then the change itself.
 async fn write(s: &Shared, op: Write, raw: &Bytes) -> (Response, u16) {
-    if let Err(secs) = s.bucket.lock().unwrap().take(Instant::now()) {
-        return too_many(secs.to_string());
+    let (verdict, advertised) = s.bucket.lock().unwrap().admit(Instant::now());
+    let advert = advertised.map_or_else(Vec::new, |a| s.cfg.advertise.headers(&a));
+    let (mut resp, status) = match verdict {
+        Err(Refused(Some(secs), false)) => too_many(secs.to_string()),
+        // `Rack::Attack`'s answer, with its `Retry-After` or (its default) without.
+        Err(Refused(retry_after, _)) => {
+            let mut r = (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::CONTENT_TYPE, "text/plain")],
+                "Retry later\n",
+            )
+                .into_response();
+            if let Some(secs) = retry_after {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+            }
+            (r, 429)
+        }
+        Ok(()) => write_admitted(s, op, raw).await,
+    };
+    for (name, value) in advert {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+            resp.headers_mut().insert(name, v);
+        }
     }
+    (resp, status)
+}
+
+/// A write the limiter let through: a fault maybe, then the change itself.
+async fn write_admitted(s: &Shared, op: Write, raw: &Bytes) -> (Response, u16) {
     let fault = {
         let mut rng = s.rng.lock().unwrap();
         let rate = *s.fault_rate.lock().unwrap();
