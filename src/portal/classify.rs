@@ -121,25 +121,10 @@ pub(crate) fn classify(
     if status == 204 {
         return Outcome::Success { data: None };
     }
-    if (200..=299).contains(&status) {
-        // Where `data` lies in the answer; then the answer is moved (not
-        // copied) into it.
-        let found = match serde_json::from_slice::<Envelope<'_>>(&body) {
-            Ok(Envelope {
-                result: Some(true),
-                data,
-            }) => Some(data.map(|raw| {
-                let start = (raw.get().as_ptr() as usize).saturating_sub(body.as_ptr() as usize);
-                start..start + raw.get().len()
-            })),
-            _ => None,
-        };
-        if let Some(range) = found {
-            return Outcome::Success {
-                data: range.map(|r| Data::new(body, r)),
-            };
-        }
-    }
+    let body = match success(status, body) {
+        Ok(outcome) => return outcome,
+        Err(body) => body,
+    };
     let body = body.as_slice();
     let json: Option<Value> = serde_json::from_slice(body).ok();
     match status {
@@ -189,6 +174,27 @@ pub(crate) fn classify(
         },
         _ => other_refusal(status, json.as_ref(), body),
     }
+}
+
+/// A 2xx with `"result": true`, its `data` found in the answer and the
+/// answer moved (not copied) into it; else the answer back.
+fn success(status: u16, body: Vec<u8>) -> Result<Outcome, Vec<u8>> {
+    if !(200..=299).contains(&status) {
+        return Err(body);
+    }
+    let found = match serde_json::from_slice::<Envelope<'_>>(&body) {
+        Ok(Envelope {
+            result: Some(true),
+            data,
+        }) => data.map(|raw| {
+            let start = (raw.get().as_ptr() as usize).saturating_sub(body.as_ptr() as usize);
+            start..start + raw.get().len()
+        }),
+        _ => return Err(body),
+    };
+    Ok(Outcome::Success {
+        data: found.map(|range| Data::new(body, range)),
+    })
 }
 
 /// Any other status: a refusal, in the portal's words when it has some.

@@ -6,7 +6,8 @@ use std::time::Duration;
 use super::{RowStatus, Would};
 use crate::engine::stop::StopReason;
 use crate::human::{duration, plural, thousands, wait};
-use crate::{Command, Existing, Options, Source};
+use crate::input::Source;
+use crate::options::{Command, Existing, Options};
 
 /// What a run does to the enterprise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
