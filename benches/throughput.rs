@@ -6,7 +6,8 @@
 //! counted). Then the rate accuracy over 10 s, a 1,000,000-row dry run's
 //! memory, and the sequential tool's behaviour side by side. `-- --adaptive`:
 //! the token-bucket points and the limiter shapes of issue 20; `-- --shapes`:
-//! those shapes alone.
+//! those shapes alone (`--only=NAME` for those whose name holds NAME;
+//! `--log` keeps each run's `-v` log in `target/shape-*.log`).
 
 // Measured durations and rates become counts of users and process ids: all
 // small and positive.
@@ -631,7 +632,13 @@ fn limiter_shapes(env: &Env, quick: bool) {
         "portal", "rows", "conc", "secs", "users/s", "allows", "%", "429s", "advice"
     );
     let mut misses = Vec::new();
-    for shape in shapes(quick) {
+    let only: Vec<String> = std::env::args()
+        .filter_map(|a| a.strip_prefix("--only=").map(str::to_owned))
+        .collect();
+    let chosen = shapes(quick)
+        .into_iter()
+        .filter(|s| only.is_empty() || only.iter().any(|o| s.name.contains(o.as_str())));
+    for shape in chosen {
         let allows = shape.allows.unwrap_or_else(|| pause_bound(env, &shape));
         let (m, sb, advice) = run_shape(env, &shape);
         let achieved = arrival_rate(&sb);
@@ -688,6 +695,11 @@ fn run_shape(env: &Env, shape: &Shape) -> (Measured, Sandbox, Option<f64>) {
     let (config, csv) = env.files(&sb, shape.rows);
     let mut args = flags(shape.conc, 0.0);
     args.extend(shape.extra.iter().map(|a| (*a).to_owned()));
+    // `-- --log`: the pace's decisions, kept in target/shape-<name>.log.
+    let log = std::env::args().any(|a| a == "--log");
+    if log {
+        args.push("-v".into());
+    }
     let (m, stderr) = std::thread::scope(|scope| {
         if let Some((after, limit)) = shape.change {
             let sb = &sb;
@@ -698,6 +710,15 @@ fn run_shape(env: &Env, shape: &Shape) -> (Measured, Sandbox, Option<f64>) {
         }
         run_capturing(&args, &config, &csv)
     });
+    if log {
+        let name: String = shape
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/shape-{name}.log"));
+        std::fs::write(path, &stderr).expect("write the shape's log");
+    }
     assert!(
         m.code == 0 || shape.config.fault_rate > 0.0,
         "the import failed: {}",

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 mod adaptive;
 pub(crate) mod advert;
 mod advertised;
+mod noise;
 mod windows;
 
 use adaptive::{Change, Controller};
@@ -386,6 +387,10 @@ fn log_change(change: Change, before: Option<f64>, c: &Controller) {
             "429 sooner than the portal's measured rate allows: the pace is kept until \
              another 429 shows whether its limit fell"
         }
+        Change::Stray => {
+            "429 that no limit explains (the portal refuses now and then whatever the pace): \
+             the pool paused for it, the pace is kept"
+        }
         Change::Probe => "quiet for a while: probing above the portal's rate",
         Change::Climb => "climbing",
         Change::WindowSeen => {
@@ -397,7 +402,7 @@ fn log_change(change: Change, before: Option<f64>, c: &Controller) {
         }
     };
     if after == before {
-        if change == Change::Kept {
+        if matches!(change, Change::Kept | Change::Stray) {
             tracing::info!("{why}");
         }
         return;

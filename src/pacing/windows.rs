@@ -35,8 +35,9 @@ pub(super) struct Closed {
     pub(super) start: Instant,
     /// It began at the end of a 429 pause (not the run's start).
     pub(super) after_pause: bool,
-    /// Requests sent in it, and accepted before its first 429.
-    pub(super) sent: u64,
+    /// Requests of it accepted before its first 429, and at all (a stray
+    /// 429 on the first request after a pause is followed by accepted ones).
+    pub(super) accepted_all: u64,
     pub(super) accepted: u64,
     /// The longest `Retry-After` of its 429s.
     pub(super) retry_after: Duration,
@@ -77,7 +78,7 @@ impl Windows {
 
     /// A segment a 429 episode closed: what it says of a window.
     pub(super) fn on_closed(&mut self, c: Closed) {
-        let emptied = c.after_pause && c.sent > 0 && c.accepted == 0;
+        let emptied = c.after_pause && c.accepted_all == 0;
         self.window_like |= c.retry_after >= WINDOW_RETRY_AFTER || emptied;
         if self.seen.len() == KEEP {
             self.seen.pop_front();
@@ -144,11 +145,27 @@ mod tests {
         Closed {
             start: t0 + Duration::from_secs_f64(at),
             after_pause: at > 0.0,
-            sent: accepted + 3,
+            accepted_all: accepted,
             accepted,
             retry_after: Duration::from_secs(retry_after),
             drain: Duration::from_millis(500),
         }
+    }
+
+    /// A stray 429 on the first request after a pause, the others sent
+    /// with it accepted: no window (a closed one refuses everything).
+    #[test]
+    fn a_refused_first_request_is_no_window_when_others_pass() {
+        let t0 = Instant::now();
+        let mut w = Windows::default();
+        w.on_closed(closed(t0, 0.0, 50, 1));
+        let mut c = closed(t0, 2.0, 0, 1);
+        c.accepted_all = 15;
+        w.on_closed(c);
+        assert_eq!(w.quota_seen(), None);
+        c.accepted_all = 0;
+        w.on_closed(c);
+        assert_eq!(w.quota_seen(), Some(50.0), "none accepted at all");
     }
 
     /// 100 per 5 s with `Retry-After` to the boundary: the unpaced start
