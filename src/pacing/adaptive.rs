@@ -77,7 +77,7 @@ const PROBE_DOUBLING: f64 = 2.0;
 const RISEN: f64 = 0.1;
 const RISEN_GROWTH: f64 = 1.0;
 /// The start-up doubling period, after the first unpaced burst.
-const DOUBLING: Duration = Duration::from_millis(250);
+const DOUBLING: Duration = Duration::from_millis(125);
 /// The pool's own pace is what it sent over this last while.
 const RECENT: Duration = Duration::from_secs(1);
 /// How often a climbing pace is raised.
@@ -598,7 +598,12 @@ impl Controller {
         if self.rate.is_none() || now < self.next_step {
             return None;
         }
-        self.next_step = now + STEP;
+        self.next_step = now
+            + if self.mode == Mode::Doubling {
+                DOUBLING
+            } else {
+                STEP
+            };
         self.step(now)
     }
 
@@ -760,7 +765,11 @@ impl Controller {
         };
         // A reading that hardly bounds the rate: cut, as without one.
         let most = if u > 0.5 { BETA } else { 0.99 } * failed;
-        self.set_rate((l * (1.0 - u / 2.0)).min(most), now);
+        // From the bottom of its range; after a fall, from its middle (the
+        // rate in force is far above, and the bucket drains slowly from a
+        // pace near the new limit, which reads it).
+        let from = if fell { l } else { l * (1.0 - u / 2.0) };
+        self.set_rate(from.min(most), now);
         self.rate_since = now;
         Change::Approach
     }
@@ -1130,7 +1139,8 @@ mod tests {
         max_rate: f64,
         /// Rows per second over the run, as a share of the portal's rate.
         share: f64,
-        /// Seconds from the change of rate to a pace of 90% of the new one.
+        /// Seconds from the change of rate to a pace within 90–100% of the
+        /// new one.
         found: Option<f64>,
     }
 
@@ -1172,7 +1182,8 @@ mod tests {
             {
                 portal.rate = rate;
                 let after = now.duration_since(t0).as_secs_f64() - at;
-                if found.is_none() && c.rate().is_some_and(|r| r >= 0.9 * rate) {
+                let near = |r: f64| (0.9 * rate..=rate).contains(&r);
+                if found.is_none() && c.rate().is_some_and(near) {
                     found = Some(after);
                 }
             }
@@ -1312,10 +1323,7 @@ mod tests {
     /// The bench's six points (`cargo bench --bench throughput -- --adaptive`
     /// measures them over HTTP): in the model, each reaches 90% of the
     /// portal's rate within the 429 budget of `--concurrency` + 1% of rows,
-    /// but `L = 5, -r 0`: 89%. Since probes come after 15 s, not 60, it pays
-    /// one (a 1 s pause of its 67 s), and the model's arrivals, up to 2 ms
-    /// late, cost a burst of one more than the loopback does: the bench
-    /// measures it at 93.5%.
+    /// probes included (one or two a run since they come after 15 s).
     #[tokio::test(start_paused = true)]
     async fn it_rides_just_under_the_portals_rate_from_any_start() {
         let mut misses = Vec::new();
@@ -1329,12 +1337,7 @@ mod tests {
                     c.measured()
                 );
                 eprintln!("{line}");
-                let least = if limit < 10.0 && ceiling.is_none() {
-                    0.89
-                } else {
-                    0.9
-                };
-                if run.share < least || run.throttled > conc as u64 + rows / 100 {
+                if run.share < 0.9 || run.throttled > conc as u64 + rows / 100 {
                     misses.push(line);
                 }
             }
@@ -1357,21 +1360,28 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn it_follows_a_limit_that_falls_or_rises() {
-        // Falls from 100/s to 40/s after 10 s.
+        // Falls from 100/s to 40/s after 10 s: a 429 doubted, one believed,
+        // and an approach from the middle of what it read.
         let now = Instant::now();
         let mut c = Controller::new(None, 0.1, now);
         let mut p = Portal::new(100.0, 5.0, now);
-        simulate(&mut c, &mut p, 3000, 32, Some((10.0, 40.0)));
+        let run = simulate(&mut c, &mut p, 3000, 32, Some((10.0, 40.0)));
+        let found = run.found.expect("the fall is followed");
+        assert!(found <= 6.0, "within 90–100% of 40/s after {found:.1} s");
+        // The pace at the end may be a probe's, a little over.
         let r = c.rate().unwrap();
-        assert!(
-            (30.0..=41.0).contains(&r),
-            "{r:.1}/s after the fall to 40/s"
-        );
+        assert!((30.0..=46.0).contains(&r), "{r:.1}/s after the fall");
+        // 1,000 rows at 100/s, then 2,000 at 40/s: 60 s at best; 74 s in
+        // the model (finding 100/s from nothing costs three 1 s pauses).
+        let secs = 3000.0 / (run.share * 100.0);
+        assert!(secs <= 76.0, "{secs:.1} s");
         // Rises from 40/s to 80/s after 10 s: the probes find it.
         let now = Instant::now();
         let mut c = Controller::new(None, 0.1, now);
         let mut p = Portal::new(40.0, 5.0, now);
-        simulate(&mut c, &mut p, 8000, 32, Some((10.0, 80.0)));
+        let run = simulate(&mut c, &mut p, 8000, 32, Some((10.0, 80.0)));
+        let found = run.found.expect("the rise is found");
+        assert!(found <= 20.0, "within 90–100% of 80/s after {found:.1} s");
         let r = c.rate().unwrap();
         assert!(r >= 60.0, "{r:.1}/s after the rise to 80/s");
     }
