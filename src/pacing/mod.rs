@@ -391,18 +391,22 @@ fn log_change(change: Change, before: Option<f64>, c: &Controller) {
             "429 that no limit explains (the portal refuses now and then whatever the pace): \
              the pool paused for it, the pace is kept"
         }
+        Change::Noisy => {
+            "429s that no limit explains keep coming: from now on a 429 lowers the pace only \
+             when a limit's (many at once, or soon again and again); probing back up"
+        }
         Change::Probe => "quiet for a while: probing above the portal's rate",
         Change::Climb => "climbing",
         Change::WindowSeen => {
-            "429s of a window limiter (a quota per period): each window's quota at once, \
-             until its length is known"
+            "429s of a window limiter (a quota per period): each window's quota within two \
+             seconds, until its length is known"
         }
         Change::Window => {
             "429s of a window limiter (a quota per period): its quota spread evenly over each window"
         }
     };
     if after == before {
-        if matches!(change, Change::Kept | Change::Stray) {
+        if matches!(change, Change::Kept | Change::Stray | Change::Noisy) {
             tracing::info!("{why}");
         }
         return;
