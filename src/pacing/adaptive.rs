@@ -77,7 +77,7 @@ const PROBE_DOUBLING: f64 = 2.0;
 const RISEN: f64 = 0.1;
 const RISEN_GROWTH: f64 = 1.0;
 /// The start-up doubling period, after the first unpaced burst.
-const DOUBLING: Duration = Duration::from_millis(125);
+const DOUBLING: Duration = Duration::from_millis(250);
 /// The pool's own pace is what it sent over this last while.
 const RECENT: Duration = Duration::from_secs(1);
 /// How often a climbing pace is raised.
@@ -600,12 +600,7 @@ impl Controller {
         if self.rate.is_none() || now < self.next_step {
             return None;
         }
-        self.next_step = now
-            + if self.mode == Mode::Doubling {
-                DOUBLING
-            } else {
-                STEP
-            };
+        self.next_step = now + STEP;
         self.step(now)
     }
 
@@ -768,10 +763,17 @@ impl Controller {
         };
         // A reading that hardly bounds the rate: cut, as without one.
         let most = if u > 0.5 { BETA } else { 0.99 } * failed;
-        // From the bottom of its range; after a fall, from its middle (the
+        // From low in its range; after a fall, from its middle (the
         // rate in force is far above, and the bucket drains slowly from a
         // pace near the new limit, which reads it).
-        let from = if fell { l } else { l * (1.0 - u / 2.0) };
+        // A burst of one absorbs no overshoot: from the bottom itself.
+        let from = if fell {
+            l
+        } else if self.burst_bounds().1 < 2.0 && u <= 0.5 {
+            l * (1.0 - u)
+        } else {
+            l * (1.0 - u / 2.0)
+        };
         self.set_rate(from.min(most), now);
         self.rate_since = now;
         Change::Approach

@@ -77,6 +77,28 @@ fn headers_a_429_contradicts_are_distrusted() {
     assert_eq!(sb.created().len(), rows);
 }
 
+/// No limit at all, and now and then a 429 (`Retry-After: 1`, one request
+/// in 50): the unpaced pool pauses for each, and `-v` says they are strays,
+/// not a limit. Every row is created once.
+#[test]
+fn stray_429s_without_a_limit_are_called_strays() {
+    let sb = Sandbox::start(SandboxConfig {
+        latency: Duration::from_millis(10),
+        fault_rate: 0.02,
+        faults: vec![Fault::Throttle],
+        throttle_retry_after: Some("1".into()),
+        ..Default::default()
+    });
+    let ws = Workspace::new(&sb, "random");
+    let rows = 400;
+    let csv = ws.write("u.csv", users_csv(rows, false));
+    ws.cmd(&["-c", "8", "-r", "0", "-q", "-v"], &csv)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("429 that no limit explains"));
+    assert_eq!(sb.created().len(), rows);
+}
+
 /// A fixed window that advertises itself (`Rack::Attack` with headers
 /// added): 30 per 2 s is paced at 15/s from the first answer, without a 429
 /// per window.
