@@ -20,12 +20,14 @@
 //! The pace follows from the bounds: narrow ones are cruised on, just under;
 //! wide ones are approached from below, climbing across them in a few
 //! seconds, so that the next 429 comes after a long, slow drain and narrows
-//! them. After a quiet while the pace probes upwards, slowly at first and
-//! faster the longer the portal keeps accepting (CUBIC's shape, RFC 9438), to
-//! find a limit that rose. A reading below the bounds is doubted until a
-//! second one agrees: a stray 429 (the portal refusing for another reason)
-//! reads as a limit a little under the pace, a limit that fell reads the
-//! same twice. A 429 with nothing to read cuts the pace by β = 0.7, as CUBIC
+//! them. After a quiet while (15 s) the pace probes upwards, slowly at
+//! first and faster the longer the portal keeps accepting (CUBIC's shape,
+//! RFC 9438), at full speed once well past the rate measured, to find a limit
+//! that rose. A reading below the bounds is doubted until a second one
+//! agrees: a stray 429 (the portal refusing for another reason) reads as a
+//! limit a little under the pace, a limit that fell reads the same twice.
+//! Once strays keep coming, only a limit's 429s change the pace
+//! ([`Noise`]). A 429 with nothing to read cuts the pace by β = 0.7, as CUBIC
 //! and the AWS SDKs' adaptive mode do. Each burst of 429s counts once: the
 //! pool pauses for it anyway, and the decision waits for the pause's end,
 //! when the answers of the reading are in.
