@@ -704,7 +704,10 @@ impl Controller {
         let first = failed.is_none() && self.belief.is_none();
         let failed = failed.map_or(sent, |f| f.min(sent.max(1.0) * 2.0));
         let repeats = self.noise.stretch(failed, reading.sends.len(), seg.refused);
-        if self.noise.noisy() && !repeats {
+        // (Over the rate measured, a probe's 429 is read: it found the limit
+        // again, or a stray there reads as a limit that rose, which a later
+        // 429 corrects.)
+        if self.noise.noisy() && !repeats && !self.over_measured() {
             return self.stray(now);
         }
         let believed = self.belief;
@@ -736,7 +739,12 @@ impl Controller {
             self.burst_fit = fitted;
             self.belief = believed;
             let stray = self.stray(now);
-            return if doubted { Change::Kept } else { stray };
+            // (Doubted, it says so; but that strays keep coming, first.)
+            return if doubted && stray == Change::Stray {
+                Change::Kept
+            } else {
+                stray
+            };
         }
         // A wide reading is explained when it repeats the one before.
         self.noise.verdict(u > 0.5 && !repeats, true);
@@ -785,12 +793,8 @@ impl Controller {
     /// When the portal comes to look noisy, the pace (kept under what
     /// strays seemed to say) is probed upwards at once.
     fn stray(&mut self, now: Instant) -> Change {
-        let above = self
-            .measured
-            .zip(self.rate)
-            .is_some_and(|(m, r)| r > m * (1.0 + MARGIN));
         let was = self.noise.noisy();
-        self.noise.verdict(true, !above);
+        self.noise.verdict(true, !self.over_measured());
         // Its late answers belong to no reading.
         self.closed = None;
         if was || !self.noise.noisy() {
@@ -805,6 +809,13 @@ impl Controller {
             };
         }
         Change::Noisy
+    }
+
+    /// The pace is over the rate measured: a probe's.
+    fn over_measured(&self) -> bool {
+        self.measured
+            .zip(self.rate)
+            .is_some_and(|(m, r)| r > m * (1.0 + MARGIN))
     }
 
     /// Whether a 429 that would cut the pace with nothing precise to go by
