@@ -1542,7 +1542,11 @@ mod tests {
         assert!(shares.iter().all(|s| *s >= 0.55), "{shares:.2?} of L");
     }
 
-    /// The moving limits and noise, in the model (tuning aid).
+    /// The moving limits and noise, in the model (tuning aid:
+    /// `cargo test --lib shapes_in_the_model -- --ignored --nocapture`;
+    /// `POINT=0..5` runs one of the six points instead, `STRAY=seed` the
+    /// 40/s portal with strays, `SEED=n` one noise seed; `PACE_TRACE=1`
+    /// prints each change of pace).
     #[tokio::test(start_paused = true)]
     #[ignore = "tuning aid: prints the shares"]
     async fn shapes_in_the_model() {
