@@ -4,10 +4,19 @@
 
 use std::time::Duration;
 
-use predicates::prelude::*;
-
 use crate::support::sandbox::{Advertise, RateLimit, Window};
 use crate::support::*;
+
+/// Imports `rows` new users with `flags` (`-r 0 -q` and the config, file
+/// added): it succeeds and creates every one. What it wrote on stderr.
+fn import_all(sb: &Sandbox, rows: usize, flags: &[&str]) -> String {
+    let ws = Workspace::new(sb, "random");
+    let csv = ws.write("u.csv", users_csv(rows, false));
+    let args: Vec<&str> = ["-r", "0", "-q"].iter().chain(flags).copied().collect();
+    let out = ws.cmd(&args, &csv).assert().success().get_output().clone();
+    assert_eq!(sb.created().len(), rows);
+    stderr_of(&out)
+}
 
 /// POSTs per second at the sandbox, first arrival to last.
 fn post_rate(sb: &Sandbox) -> f64 {
@@ -28,16 +37,7 @@ fn an_advertised_limit_is_paced_without_drawing_429s() {
             advertise,
             ..Default::default()
         });
-        let ws = Workspace::new(&sb, "random");
-        let rows = 240;
-        let csv = ws.write("u.csv", users_csv(rows, false));
-        let out = ws
-            .cmd(&["-c", "32", "-r", "0", "-q", "-v"], &csv)
-            .assert()
-            .success()
-            .get_output()
-            .clone();
-        assert_eq!(sb.created().len(), rows);
+        let stderr = import_all(&sb, 240, &["-c", "32", "-v"]);
         let throttled = sb.count_status(429);
         assert!(throttled <= 3, "{advertise:?}: {throttled} × 429");
         let rate = post_rate(&sb);
@@ -45,10 +45,7 @@ fn an_advertised_limit_is_paced_without_drawing_429s() {
             (34.0..=41.0).contains(&rate),
             "{advertise:?}: {rate:.1} POSTs/s under an advertised 40/s"
         );
-        assert_has(
-            &stderr_of(&out),
-            "pace: just under the limit the portal advertises",
-        );
+        assert_has(&stderr, "pace: just under the limit the portal advertises");
     }
 }
 
@@ -65,16 +62,11 @@ fn headers_a_429_contradicts_are_distrusted() {
         throttle_retry_after: Some("1".into()),
         ..Default::default()
     });
-    let ws = Workspace::new(&sb, "random");
-    let rows = 100;
-    let csv = ws.write("u.csv", users_csv(rows, false));
-    ws.cmd(&["-c", "8", "-r", "0", "-q", "-v"], &csv)
-        .assert()
-        .success()
-        .stderr(predicate::str::contains(
-            "429 although the portal's headers said requests remained",
-        ));
-    assert_eq!(sb.created().len(), rows);
+    let stderr = import_all(&sb, 100, &["-c", "8", "-v"]);
+    assert_has(
+        &stderr,
+        "429 although the portal's headers said requests remained",
+    );
 }
 
 /// No limit at all, and now and then a 429 (`Retry-After: 1`, one request
@@ -89,14 +81,8 @@ fn stray_429s_without_a_limit_are_called_strays() {
         throttle_retry_after: Some("1".into()),
         ..Default::default()
     });
-    let ws = Workspace::new(&sb, "random");
-    let rows = 400;
-    let csv = ws.write("u.csv", users_csv(rows, false));
-    ws.cmd(&["-c", "8", "-r", "0", "-q", "-v"], &csv)
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("429 that no limit explains"));
-    assert_eq!(sb.created().len(), rows);
+    let stderr = import_all(&sb, 400, &["-c", "8", "-v"]);
+    assert_has(&stderr, "429 that no limit explains");
 }
 
 /// A fixed window that advertises itself (`Rack::Attack` with headers
@@ -114,13 +100,7 @@ fn an_advertised_fixed_window_is_spread_over_the_window() {
         advertise: Advertise::Fields,
         ..Default::default()
     });
-    let ws = Workspace::new(&sb, "random");
-    let rows = 90;
-    let csv = ws.write("u.csv", users_csv(rows, false));
-    ws.cmd(&["-c", "16", "-r", "0", "-q"], &csv)
-        .assert()
-        .success();
-    assert_eq!(sb.created().len(), rows);
+    import_all(&sb, 90, &["-c", "16"]);
     let throttled = sb.count_status(429);
     assert!(throttled <= 2, "{throttled} × 429");
     let rate = post_rate(&sb);
@@ -157,16 +137,8 @@ fn a_silent_fixed_window_is_recognised_and_spread(retry_after: bool) {
             }),
             ..Default::default()
         });
-        let ws = Workspace::new(&sb, "random");
         let rows = 280;
-        let csv = ws.write("u.csv", users_csv(rows, false));
-        let out = ws
-            .cmd(&["-c", "16", "-r", "0", "-q", "-v"], &csv)
-            .assert()
-            .success()
-            .get_output()
-            .clone();
-        assert_eq!(sb.created().len(), rows);
+        let stderr = import_all(&sb, rows, &["-c", "16", "-v"]);
         let throttled = sb.count_status(429);
         let at = sb.post_times();
         // The last three windows' worth of rows: paced, no 429 among them.
@@ -174,7 +146,7 @@ fn a_silent_fixed_window_is_recognised_and_spread(retry_after: bool) {
         let late_429s = tail.iter().filter(|r| r.status == 429).count();
         let rate = rows as f64 / (at.last().unwrap() - at.first().unwrap());
         eprintln!("retry_after {retry_after}: {rate:.1}/s, {throttled} × 429, {late_429s} late");
-        assert_has(&stderr_of(&out), "429s of a window limiter");
+        assert_has(&stderr, "429s of a window limiter");
         // The bench holds the full-size runs to the issue's budget; here,
         // twice `-c` + 1% of the rows: the start-up burst, then a few per
         // window until its length is known.
