@@ -398,8 +398,8 @@ fn log_change(change: Change, before: Option<f64>, c: &Controller) {
         Change::Probe => "quiet for a while: probing above the portal's rate",
         Change::Climb => "climbing",
         Change::WindowSeen => {
-            "429s of a window limiter (a quota per period): each window's quota within two \
-             seconds, until its length is known"
+            "429s of a window limiter (a quota per period): each window's quota at once, \
+             until its length is known"
         }
         Change::Window => {
             "429s of a window limiter (a quota per period): its quota spread evenly over each window"
